@@ -1,0 +1,80 @@
+"""Composition root: builds adapters lazily, once per worker. Tests and the local host override it.
+
+Only this module knows both the adapters and the services. Nothing here runs at import time:
+the first request pays for what it uses (cold start), and a part that failed to build (storage
+unreachable) is built again on the next call.
+"""
+from __future__ import annotations
+
+import threading
+import tomllib
+from typing import Any, Callable
+
+from shared.config import Settings
+from shared.domain.errors import PolicyError
+from shared.domain.policy import Runbook
+
+_lock = threading.RLock()
+_overrides: dict[str, Any] = {}
+_built: dict[str, Any] = {}
+
+
+def override(**parts: Any) -> None:
+    """Replace parts of the container (clock=, store=, pager=, resources=, settings=, runbook=)."""
+    with _lock:
+        _overrides.update(parts)
+        _built.clear()
+
+
+def reset() -> None:
+    """Forget every override and every built adapter (tests)."""
+    with _lock:
+        _overrides.clear()
+        _built.clear()
+
+
+def _get(name: str, build: Callable[[], Any]) -> Any:
+    if name in _overrides:
+        return _overrides[name]
+    with _lock:
+        if name not in _built:
+            _built[name] = build()
+        return _built[name]
+
+
+def settings() -> Settings:
+    return _get("settings", Settings.from_env)
+
+
+def clock():
+    def build():
+        from shared.adapters.clock import SystemClock
+        return SystemClock()
+    return _get("clock", build)
+
+
+def load_runbook(path: str) -> Runbook:
+    try:
+        with open(path, "rb") as f:
+            return Runbook.from_dict(tomllib.load(f))
+    except OSError as e:
+        raise PolicyError(f"cannot read the runbook file {path}: {e.strerror}") from e
+    except tomllib.TOMLDecodeError as e:
+        raise PolicyError(f"{path} is not valid TOML: {e}") from e
+
+
+def runbook() -> Runbook:
+    return _get("runbook", lambda: load_runbook(settings().runbook_file))
+
+
+def store():
+    def build():
+        from shared.adapters.tables.store import TableRecordStore
+        s = settings()
+        return TableRecordStore.from_settings(connection_string=s.tables_connection_string,
+                                              endpoint=s.tables_endpoint, table_name=s.table_name)
+    return _get("store", build)
+
+
+def core() -> dict[str, str]:
+    return settings().core_resource_ids

@@ -1,0 +1,1 @@
+"""Pure domain: no azure.*, no requests, no os.environ, no clock reads."""

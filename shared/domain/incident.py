@@ -1,0 +1,192 @@
+"""The incident: its state machine, its public phase, and the timeline events each change records.
+
+Methods mutate the incident and append TimelineEvents to `new_events`; the repository writes the
+incident and those events in one atomic batch, so the timeline never disagrees with the state.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from shared.domain.alerts import Alert
+from shared.domain.classification import Classification, severity_rank
+from shared.domain.errors import Conflict
+from shared.domain.timeutil import iso, parse_iso
+
+STATES = ("triggered", "acknowledged", "resolved")
+PHASES = ("investigating", "identified", "monitoring", "resolved")
+AUTOMATION = "automation"
+
+
+@dataclass(frozen=True)
+class TimelineEvent:
+    at: datetime
+    kind: str
+    actor: str
+    text: str
+    data: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"at": iso(self.at), "kind": self.kind, "actor": self.actor, "text": self.text}
+
+
+@dataclass
+class Incident:
+    id: str
+    title: str
+    severity: str
+    created_at: datetime
+    classification: dict[str, Any]
+    state: str = "triggered"
+    phase: str = "investigating"
+    acknowledged_at: datetime | None = None
+    resolved_at: datetime | None = None
+    source: str = "alert"
+    alerts: dict[str, dict[str, Any]] = field(default_factory=dict)  # alert id -> facts
+    tenants: list[str] = field(default_factory=list)
+    core_targets: list[str] = field(default_factory=list)
+    monitoring_since: datetime | None = None
+    escalation: dict[str, Any] = field(default_factory=dict)
+    sla: dict[str, Any] = field(default_factory=dict)
+    remediations: list[dict[str, Any]] = field(default_factory=list)
+    pir: dict[str, Any] = field(default_factory=dict)
+    silence: dict[str, Any] | None = None
+    scheduled: dict[str, str] = field(default_factory=dict)  # step -> due ISO: rows of the due index
+    timeline_seq: int = 0
+    new_events: list[TimelineEvent] = field(default_factory=list, repr=False)
+
+    # -- creation ----------------------------------------------------------------------------
+    @classmethod
+    def from_alert(cls, incident_id: str, alert: Alert, c: Classification, now: datetime,
+                   core_ids: frozenset[str]) -> "Incident":
+        inc = cls(id=incident_id, title=alert.summary or alert.alert_rule or alert.monitoring_service,
+                  severity=c.severity, created_at=now, classification=c.as_dict(), tenants=list(c.tenants))
+        inc._add_alert(alert, core_ids)
+        inc.record(now, "created", "azure-monitor",
+                   f"Opened from {alert.monitoring_service} alert '{alert.alert_rule or alert.alert_id}'"
+                   f" fired at {iso(alert.fired_at)}", alert_id=alert.alert_id)
+        inc.record(now, "classified", AUTOMATION, c.reason, severity=c.severity)
+        return inc
+
+    @classmethod
+    def declare(cls, incident_id: str, *, title: str, c: Classification, actor: str, now: datetime) -> "Incident":
+        inc = cls(id=incident_id, title=title, severity=c.severity, created_at=now,
+                  classification=c.as_dict(), tenants=list(c.tenants), source="manual")
+        inc.record(now, "created", actor, f"Declared by hand: {title}")
+        inc.record(now, "classified", actor, c.reason, severity=c.severity)
+        return inc
+
+    # -- alerts ------------------------------------------------------------------------------
+    @property
+    def is_open(self) -> bool:
+        return self.state != "resolved"
+
+    def _add_alert(self, alert: Alert, core_ids: frozenset[str]) -> None:
+        self.alerts[alert.alert_id] = {"fingerprint": alert.fingerprint, "rule": alert.alert_rule,
+                                       "fired_at": iso(alert.fired_at), "resolved_at": None,
+                                       "targets": list(alert.target_ids)}
+        for t in alert.target_ids:
+            if t in core_ids and t not in self.core_targets:
+                self.core_targets.append(t)
+
+    def join(self, alert: Alert, c: Classification, now: datetime, core_ids: frozenset[str], why: str) -> bool:
+        """Add a correlated alert. Severity only rises. Returns True when the severity rose."""
+        refire = alert.alert_id in self.alerts
+        self._add_alert(alert, core_ids)
+        self.tenants = sorted(set(self.tenants) | set(c.tenants))
+        self.record(now, "alert-correlated", "azure-monitor",
+                    f"{'Fired again' if refire else 'Correlated'}: '{alert.alert_rule or alert.alert_id}' ({why})",
+                    alert_id=alert.alert_id)
+        if self.phase == "monitoring":
+            self.phase, self.monitoring_since = "investigating", None
+            self.record(now, "phase", AUTOMATION, "An alert fired again during the stability window: "
+                        "back to investigating")
+        if severity_rank(c.severity) < severity_rank(self.severity):
+            old, self.severity = self.severity, c.severity
+            self.classification = c.as_dict()
+            self.record(now, "severity", AUTOMATION, f"Severity raised {old} → {c.severity}: {c.reason}",
+                        old=old, new=c.severity)
+            return True
+        return False
+
+    def resolve_alert(self, alert_id: str, resolved_at: datetime, now: datetime) -> bool:
+        """Mark one alert resolved. Returns True when that left every alert resolved (phase monitoring)."""
+        facts = self.alerts[alert_id]
+        facts["resolved_at"] = iso(resolved_at)
+        self.record(now, "alert-resolved", "azure-monitor", f"Alert '{facts.get('rule') or alert_id}' resolved",
+                    alert_id=alert_id)
+        if self.is_open and all(a["resolved_at"] for a in self.alerts.values()) and self.phase != "monitoring":
+            self.phase, self.monitoring_since = "monitoring", now
+            self.record(now, "phase", AUTOMATION, "Every alert has resolved: monitoring for stability")
+            return True
+        return False
+
+    def stable_since(self, now: datetime, window: timedelta) -> bool:
+        return self.phase == "monitoring" and self.monitoring_since is not None and now >= self.monitoring_since + window
+
+    # -- commands ----------------------------------------------------------------------------
+    def acknowledge(self, actor: str, now: datetime, message: str = "") -> bool:
+        """triggered -> acknowledged. Raises Conflict when resolved; a repeat is a no-op (False)."""
+        if self.state == "resolved":
+            raise Conflict(f"incident {self.id} is resolved")
+        if self.state == "acknowledged":
+            return False
+        self.state, self.acknowledged_at = "acknowledged", now
+        self.record(now, "acknowledged", actor, message or f"Acknowledged by {actor}")
+        return True
+
+    def resolve(self, actor: str, now: datetime, message: str = "") -> bool:
+        """-> resolved (from triggered or acknowledged). A repeat is a no-op (False)."""
+        if self.state == "resolved":
+            return False
+        self.state, self.phase, self.resolved_at = "resolved", "resolved", now
+        self.monitoring_since = None
+        self.record(now, "resolved", actor, message or f"Resolved by {actor}")
+        return True
+
+    def set_severity(self, severity: str, reason: str, actor: str, now: datetime) -> bool:
+        if self.state == "resolved":
+            raise Conflict(f"incident {self.id} is resolved")
+        if severity == self.severity:
+            return False
+        old, self.severity = self.severity, severity
+        self.classification = {**self.classification, "reason": f"Set to {severity} by {actor}: {reason}"}
+        self.record(now, "severity", actor, f"Severity {old} → {severity}: {reason}", old=old, new=severity)
+        return True
+
+    def set_phase(self, phase: str, message: str, actor: str, now: datetime) -> None:
+        if self.state == "resolved" and phase != "resolved":
+            raise Conflict(f"incident {self.id} is resolved")
+        if phase == "resolved":
+            self.resolve(actor, now, message)
+            return
+        self.phase = phase
+        self.monitoring_since = now if phase == "monitoring" else None
+        self.record(now, "phase", actor, f"Status {phase}: {message}" if message else f"Status {phase}")
+
+    def note(self, text: str, actor: str, now: datetime) -> None:
+        self.record(now, "note", actor, text)
+
+    def record(self, at: datetime, kind: str, actor: str, text: str, **data: Any) -> TimelineEvent:
+        ev = TimelineEvent(at, kind, actor, text, data)
+        self.new_events.append(ev)
+        return ev
+
+    # -- persistence shape -------------------------------------------------------------------
+    _TIMES = ("created_at", "acknowledged_at", "resolved_at", "monitoring_since")
+
+    def to_doc(self) -> dict[str, Any]:
+        doc = asdict(self)
+        doc.pop("new_events")
+        for k in self._TIMES:
+            doc[k] = iso(getattr(self, k))
+        return doc
+
+    @classmethod
+    def from_doc(cls, doc: dict[str, Any]) -> "Incident":
+        doc = dict(doc)
+        for k in cls._TIMES:
+            doc[k] = parse_iso(doc.get(k))
+        known = set(cls.__dataclass_fields__) - {"new_events"}
+        return cls(**{k: v for k, v in doc.items() if k in known})

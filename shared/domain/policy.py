@@ -1,0 +1,42 @@
+"""runbook.toml as a validated value: the runbook's policy as data. PolicyError names the bad key."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any, Mapping
+
+from shared.domain.classification import Rule, parse_rules
+from shared.domain.errors import PolicyError
+
+
+def minutes(raw: Mapping[str, Any], key: str, where: str, default: float) -> timedelta:
+    value = raw.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+        raise PolicyError(f"{where}.{key} must be a non-negative number of minutes")
+    return timedelta(minutes=value)
+
+
+def table(raw: Mapping[str, Any], key: str, where: str = "") -> Mapping[str, Any]:
+    value = raw.get(key, {})
+    if not isinstance(value, dict):
+        raise PolicyError(f"{where + '.' if where else ''}{key} must be a table")
+    return value
+
+
+@dataclass(frozen=True)
+class Runbook:
+    rules: tuple[Rule, ...] = ()
+    correlation_window: timedelta = timedelta(minutes=10)
+    stability_window: timedelta = timedelta(minutes=15)
+    sections: Mapping[str, Any] = field(default_factory=dict)  # the raw document, for the other capabilities
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any]) -> "Runbook":
+        c = table(raw, "classification")
+        i = table(raw, "intake")
+        return cls(
+            rules=parse_rules(c.get("rules")),
+            correlation_window=minutes(i, "correlation_window_minutes", "intake", 10),
+            stability_window=minutes(i, "stability_window_minutes", "intake", 15),
+            sections=raw,
+        )

@@ -1,0 +1,124 @@
+"""Ports: typing.Protocol for each outside thing. Keyword-only arguments throughout.
+
+Adapters in shared/adapters implement these; test doubles are InMemory* / Recording*.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal, Mapping, Protocol, Sequence
+
+from shared.domain.resources import (ArmResult, ContainerAppStatus, PostgresStatus, RedisStatus,
+                                     Revision)
+
+
+class Clock(Protocol):
+    def now(self) -> datetime:
+        """The current time, UTC, tz-aware."""
+
+
+# ---- record store: a partition of ordered keys with atomic, ETag-conditional batches ----------
+
+@dataclass(frozen=True)
+class Record:
+    key: str                      # the row key; ordering is by key
+    data: Mapping[str, Any]       # flat: str, int, float, bool values only
+    etag: str
+
+
+@dataclass(frozen=True)
+class Op:
+    """One write in an atomic batch.
+
+    kind: "insert" (fails if the key exists), "replace" (needs etag; fails if changed),
+    "upsert" (unconditional), "delete" (needs etag, or etag "*" for unconditional).
+    """
+    kind: Literal["insert", "replace", "upsert", "delete"]
+    key: str
+    data: Mapping[str, Any] = field(default_factory=dict)
+    etag: str | None = None
+
+
+@dataclass(frozen=True)
+class Filter:
+    """A comparison on a data field, sent to the store as a parameterised query."""
+    field: str
+    op: Literal["eq", "ne", "ge", "gt", "le", "lt"]
+    value: Any
+
+
+@dataclass(frozen=True)
+class Page:
+    records: list[Record]
+    continuation: str | None      # opaque; pass back as `after` for the next page
+
+
+class RecordStore(Protocol):
+    """One Table Storage partition seen as an ordered key space.
+
+    Every method raises StoreUnavailable when the store cannot be reached; commit raises
+    ConcurrencyConflict when a condition (insert of an existing key, stale etag) fails, in which
+    case nothing of the batch was written.
+    """
+
+    def get(self, *, keys: Sequence[str]) -> dict[str, Record]:
+        """The records that exist among `keys`, in one round trip."""
+
+    def scan(self, *, start: str, end: str, filters: Sequence[Filter] = (), limit: int | None = None,
+             after: str | None = None) -> Page:
+        """Records with start <= key < end in key order, filtered in the store, one page of at most `limit`."""
+
+    def commit(self, *, ops: Sequence[Op]) -> dict[str, str]:
+        """Apply ops atomically (at most 100). Returns key -> new etag for written records."""
+
+
+# ---- outbound notification -------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class PagerEvent:
+    action: Literal["trigger", "acknowledge", "resolve"]
+    routing_key: str = field(repr=False)
+    dedup_key: str
+    summary: str = ""
+    severity: Literal["critical", "error", "warning", "info"] = "error"
+    source: str = ""
+    custom_details: Mapping[str, Any] = field(default_factory=dict)
+    links: Sequence[Mapping[str, str]] = ()
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """What happened to one outbound call: for the timeline."""
+    ok: bool
+    attempts: int
+    status: int | None            # last HTTP status, None when no answer
+    detail: str = ""              # never a secret
+
+
+class Pager(Protocol):
+    def send(self, *, event: PagerEvent) -> Delivery:
+        """Send one event with bounded retries (429, 5xx, connection errors). Never raises for HTTP
+        failures: the Delivery says what happened, so the caller records it and retries later."""
+
+
+# ---- Azure resources (diagnostics and remediation) --------------------------------------------
+
+class CloudResources(Protocol):
+    """Reads and writes on Azure Resource Manager for the platform's core resources.
+
+    Reads raise DependencyFailed on failure after bounded retries. Writes wait on the long-running
+    operation up to `timeout_s` and return an ArmResult whose status is "TimedOut" when it did not
+    finish; they raise DependencyFailed when ARM refused the request.
+    """
+
+    def container_app(self, *, app_id: str) -> ContainerAppStatus: ...
+    def revisions(self, *, app_id: str) -> list[Revision]:
+        """Newest first."""
+    def set_traffic(self, *, app_id: str, weights: Mapping[str, int], timeout_s: float) -> ArmResult: ...
+    def activate_revision_template(self, *, app_id: str, revision_name: str, timeout_s: float) -> ArmResult:
+        """Single-revision mode rollback: redeploy `revision_name`'s template as a new revision."""
+    def scale(self, *, app_id: str, min_replicas: int, max_replicas: int, timeout_s: float) -> ArmResult: ...
+    def postgres(self, *, server_id: str) -> PostgresStatus: ...
+    def restart_postgres(self, *, server_id: str, failover: bool, timeout_s: float) -> ArmResult: ...
+    def redis(self, *, cache_id: str) -> RedisStatus: ...
+    def reboot_redis(self, *, cache_id: str, timeout_s: float) -> ArmResult: ...

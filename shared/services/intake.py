@@ -1,0 +1,126 @@
+"""ingest_alert: an Azure Monitor alert in, a classified incident in the store out.
+
+New alert: parallel point reads of its index rows, then one atomic batch (2 round trips).
+Duplicate: answered from the index (1 round trip). Races are settled by the batch's conditions:
+the loser re-reads and finds the winner's incident.
+"""
+from __future__ import annotations
+
+import logging
+import random
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Callable
+
+from shared.domain.alerts import Alert, parse_alert
+from shared.domain.classification import classify
+from shared.domain.errors import ConcurrencyConflict, NotFound
+from shared.domain.incident import Incident
+from shared.domain.policy import Runbook
+from shared.domain.timeutil import iso, parse_iso
+from shared.ports import Clock, Op, RecordStore
+from shared.services import repository as keys
+from shared.services.repository import IncidentRepository
+from shared.services.schedule import schedule_for
+
+log = logging.getLogger(__name__)
+MAX_ATTEMPTS = 12
+
+
+@dataclass(frozen=True)
+class IntakeResult:
+    incident_id: str | None
+    outcome: str          # created, correlated, duplicate, resolved, ignored
+    severity: str | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"incident_id": self.incident_id, "outcome": self.outcome, "severity": self.severity}
+
+
+def retrying(attempt: Callable[[], IntakeResult], what: str, incident: str = "") -> IntakeResult:
+    """Run `attempt` until it commits without a concurrency conflict (bounded, with jitter)."""
+    for n in range(MAX_ATTEMPTS):
+        try:
+            return attempt()
+        except ConcurrencyConflict:
+            log.info("%s lost a race (attempt %d); retrying", what, n + 1, extra={"incident_id": incident})
+            time.sleep(random.uniform(0, 0.005 * (2 ** min(n, 6))))  # jitter between racing writers
+    raise ConcurrencyConflict(f"{what}: too much contention, gave up after {MAX_ATTEMPTS} attempts")
+
+
+def ingest_alert(payload: Any, *, store: RecordStore, clock: Clock, runbook: Runbook,
+                 core: dict[str, str]) -> IntakeResult:
+    """Parse, de-duplicate, correlate or create. Raises InvalidInput/UnsupportedSchema for bad input,
+    StoreUnavailable when the store is down (nothing is written then)."""
+    alert = parse_alert(payload)
+    repo = IncidentRepository(store)
+    if alert.is_resolved:
+        return retrying(lambda: _resolved(alert, repo, clock, runbook), "resolved alert")
+    return retrying(lambda: _fired(alert, repo, clock, runbook, core), "fired alert")
+
+
+def _fired(alert: Alert, repo: IncidentRepository, clock: Clock, runbook: Runbook,
+           core: dict[str, str]) -> IntakeResult:
+    now = clock.now()
+    core_ids = frozenset(core.values())
+    core_hits = [t for t in alert.target_ids if t in core_ids]
+    day = now.strftime("%Y%m%d")
+    akey, fkey, ckey = keys.alert_key(alert.alert_id, "F"), keys.fingerprint_key(alert.fingerprint), keys.counter_key(day)
+    rkeys = [keys.resource_key(t) for t in core_hits]
+    rows = repo.store.get(keys=[akey, fkey, ckey, *rkeys])
+    if akey in rows:
+        seen = rows[akey].data
+        return IntakeResult(seen["incident_id"], "duplicate", seen.get("severity"))
+
+    c = classify(alert, runbook.rules, core)
+    candidates: list[tuple[str, str]] = []
+    if fkey in rows:
+        candidates.append((rows[fkey].data["incident_id"], "same alert rule and target"))
+    for rk in rkeys:
+        r = rows.get(rk)
+        if r and now - parse_iso(r.data["last_at"]) <= runbook.correlation_window:
+            candidates.append((r.data["incident_id"], "same core resource within the correlation window"))
+    index_rows = lambda inc: [  # noqa: E731 - written with the incident, in the same batch
+        Op("upsert", fkey, {"incident_id": inc.id}),
+        *[Op("upsert", rk, {"incident_id": inc.id, "last_at": iso(now)}) for rk in rkeys]]
+
+    for incident_id, why in dict(candidates).items():
+        try:
+            inc, etag = repo.load(incident_id)
+        except NotFound:  # a dangling index row is not an error: open a new incident
+            continue
+        if not inc.is_open:
+            continue
+        inc.join(alert, c, now, core_ids, why)
+        ops = repo.save_ops(inc, etag, schedule_for(inc, runbook))
+        ops += [Op("insert", akey, {"incident_id": inc.id, "severity": inc.severity}), *index_rows(inc)]
+        repo.store.commit(ops=ops)
+        return IntakeResult(inc.id, "correlated", inc.severity)
+
+    counter = rows.get(ckey)
+    n = (counter.data["n"] if counter else 0) + 1
+    inc = Incident.from_alert(f"INC-{day}-{n:04d}", alert, c, now, core_ids)
+    ops = repo.save_ops(inc, None, schedule_for(inc, runbook))
+    ops += [Op("replace", ckey, {"n": n}, counter.etag) if counter else Op("insert", ckey, {"n": n}),
+            Op("insert", akey, {"incident_id": inc.id, "severity": inc.severity}), *index_rows(inc)]
+    repo.store.commit(ops=ops)
+    log.info("incident %s opened: %s", inc.id, c.reason, extra={"incident_id": inc.id})
+    return IntakeResult(inc.id, "created", inc.severity)
+
+
+def _resolved(alert: Alert, repo: IncidentRepository, clock: Clock, runbook: Runbook) -> IntakeResult:
+    now = clock.now()
+    rkey, fkey = keys.alert_key(alert.alert_id, "R"), keys.alert_key(alert.alert_id, "F")
+    rows = repo.store.get(keys=[rkey, fkey])
+    if rkey in rows:
+        return IntakeResult(rows[rkey].data["incident_id"], "duplicate", rows[rkey].data.get("severity"))
+    if fkey not in rows:
+        return IntakeResult(None, "ignored", None)
+    inc, etag = repo.load(rows[fkey].data["incident_id"])
+    if alert.alert_id in inc.alerts:
+        inc.resolve_alert(alert.alert_id, alert.resolved_at or now, now)
+    ops = repo.save_ops(inc, etag, schedule_for(inc, runbook))
+    ops.append(Op("insert", rkey, {"incident_id": inc.id, "severity": inc.severity}))
+    repo.store.commit(ops=ops)
+    return IntakeResult(inc.id, "resolved", inc.severity)

@@ -1,0 +1,69 @@
+"""Read use cases: one incident with its timeline, and the filtered, paged list."""
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from shared.domain.classification import SEVERITIES, norm_severity
+from shared.domain.errors import InvalidInput
+from shared.domain.incident import STATES, Incident
+from shared.domain.timeutil import iso, parse_iso
+from shared.ports import RecordStore
+from shared.services.repository import IncidentRepository
+
+MAX_LIMIT = 200
+
+
+def incident_view(inc: Incident, timeline: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """The incident as the API shows it (contract: "An incident as JSON")."""
+    view = {
+        "id": inc.id, "title": inc.title, "severity": inc.severity, "state": inc.state, "phase": inc.phase,
+        "created_at": iso(inc.created_at), "acknowledged_at": iso(inc.acknowledged_at),
+        "resolved_at": iso(inc.resolved_at), "source": inc.source,
+        "classification": {k: inc.classification.get(k) for k in ("impact", "scope", "reason")},
+        "security": bool(inc.classification.get("security")),
+        "alert_ids": list(inc.alerts), "tenants": inc.tenants, "core_resources": inc.core_targets,
+        "monitoring_since": iso(inc.monitoring_since),
+        "escalation": inc.escalation, "sla": inc.sla, "remediations": inc.remediations, "pir": inc.pir,
+        "silence": inc.silence,
+    }
+    if timeline is not None:
+        view["timeline"] = timeline
+    return view
+
+
+def get_incident(incident_id: str, *, store: RecordStore) -> dict[str, Any]:
+    """Raises NotFound."""
+    repo = IncidentRepository(store)
+    inc, _ = repo.load(incident_id)
+    return incident_view(inc, repo.timeline(incident_id))
+
+
+def list_incidents(params: Mapping[str, str], *, store: RecordStore) -> dict[str, Any]:
+    """Newest first. Filters status, severity, since; limit (1..200, default 50); continuation.
+    Raises InvalidInput naming the query parameter."""
+    status = params.get("status") or None
+    if status is not None and status not in STATES:
+        raise InvalidInput("status", f"must be one of {', '.join(STATES)}")
+    severity = params.get("severity") or None
+    if severity is not None:
+        severity = norm_severity(severity)
+        if severity is None:
+            raise InvalidInput("severity", f"must be one of {', '.join(SEVERITIES)}")
+    since = None
+    if params.get("since"):
+        try:
+            since = parse_iso(params["since"])
+        except ValueError as e:
+            raise InvalidInput("since", "must be an ISO-8601 date-time, e.g. 2026-11-27T00:00:00Z") from e
+    try:
+        limit = int(params.get("limit") or 50)
+    except ValueError as e:
+        raise InvalidInput("limit", "must be an integer") from e
+    if not 1 <= limit <= MAX_LIMIT:
+        raise InvalidInput("limit", f"must be between 1 and {MAX_LIMIT}")
+    after = params.get("continuation") or None
+    if after is not None and not after.startswith("inc|"):
+        raise InvalidInput("continuation", "is not a continuation token from a previous page")
+    items, cont = IncidentRepository(store).list(status=status, severity=severity, since=since,
+                                                 limit=limit, after=after)
+    return {"incidents": [incident_view(i) for i in items], "continuation": cont}

@@ -1,0 +1,157 @@
+"""Incidents on the RecordStore port: the key layout and the (de)serialisation.
+
+One partition holds every record, ordered by key:
+
+    inc|<inv>               an incident (inv = its id inverted, so a scan is newest first)
+    tl|<inv>|<seq>          its timeline, append-only
+    alert|<h>|F / |R        alert id (hashed) + condition -> incident: de-duplication
+    fp|<h>                  fingerprint (rule + targets) -> the incident it opened
+    res|<h>                 core resource -> last incident and time: correlation window
+    seq|<yyyymmdd>          the day's incident counter
+    due|<iso>|<id>|<step>   the due index: scheduled work, read by the sweep up to "now"
+
+so a state change, its timeline, its index rows and its schedule commit in one atomic batch.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import datetime
+from typing import Any, Iterable, Mapping
+
+from shared.domain.errors import NotFound
+from shared.domain.incident import Incident
+from shared.domain.timeutil import iso
+from shared.ports import Filter, Op, Record, RecordStore
+
+CHUNK = 30_000  # characters per string column: Table Storage allows 64 KiB (UTF-16) per property
+MAX_CHUNKS = 15
+
+
+def h(value: str) -> str:
+    return hashlib.sha256(value.lower().encode()).hexdigest()[:32]
+
+
+def inverted(incident_id: str) -> str:
+    """INC-20261127-0042 -> '73738872' + '999957': ascending keys list newest first."""
+    try:
+        _, day, n = incident_id.split("-")
+        return f"{99999999 - int(day):08d}{999999 - int(n):06d}"
+    except ValueError as e:
+        raise NotFound(f"no incident {incident_id!r}") from e
+
+
+def incident_key(incident_id: str) -> str:
+    return f"inc|{inverted(incident_id)}"
+
+
+def timeline_key(incident_id: str, seq: int) -> str:
+    return f"tl|{inverted(incident_id)}|{seq:06d}"
+
+
+def alert_key(alert_id: str, condition: str) -> str:
+    return f"alert|{h(alert_id)}|{condition[:1].upper()}"
+
+
+def fingerprint_key(fp: str) -> str:
+    return f"fp|{h(fp)}"
+
+
+def resource_key(resource_id: str) -> str:
+    return f"res|{h(resource_id)}"
+
+
+def counter_key(day: str) -> str:
+    return f"seq|{day}"
+
+
+def due_key(due_at: str, incident_id: str, step: str) -> str:
+    return f"due|{due_at}|{incident_id}|{step}"
+
+
+def encode_doc(doc: Mapping[str, Any]) -> dict[str, str]:
+    text = json.dumps(doc, separators=(",", ":"), sort_keys=True)
+    parts = [text[i:i + CHUNK] for i in range(0, len(text), CHUNK)] or [""]
+    if len(parts) > MAX_CHUNKS:
+        raise ValueError("document too large for one entity")
+    return {f"doc{i}": p for i, p in enumerate(parts)}
+
+
+def decode_doc(data: Mapping[str, Any]) -> dict[str, Any]:
+    parts = []
+    i = 0
+    while f"doc{i}" in data:
+        parts.append(data[f"doc{i}"])
+        i += 1
+    return json.loads("".join(parts))
+
+
+class IncidentRepository:
+    def __init__(self, store: RecordStore):
+        self.store = store
+
+    @staticmethod
+    def from_record(rec: Record) -> Incident:
+        return Incident.from_doc(decode_doc(rec.data))
+
+    def load(self, incident_id: str) -> tuple[Incident, str]:
+        """The incident and its etag. Raises NotFound."""
+        rec = self.store.get(keys=[incident_key(incident_id)]).get(incident_key(incident_id))
+        if rec is None:
+            raise NotFound(f"no incident {incident_id!r}")
+        return self.from_record(rec), rec.etag
+
+    def timeline(self, incident_id: str) -> list[dict[str, Any]]:
+        prefix = f"tl|{inverted(incident_id)}|"
+        out, after = [], None
+        while True:
+            page = self.store.scan(start=prefix, end=prefix + "~", limit=1000, after=after)
+            out.extend({k: r.data[k] for k in ("at", "kind", "actor", "text")} for r in page.records)
+            if page.continuation is None:
+                return out
+            after = page.continuation
+
+    def list(self, *, status: str | None = None, severity: str | None = None, since: datetime | None = None,
+             limit: int = 50, after: str | None = None) -> tuple[list[Incident], str | None]:
+        filters = []
+        if status:
+            filters.append(Filter("state", "eq", status))
+        if severity:
+            filters.append(Filter("severity", "eq", severity))
+        end = "inc}"
+        if since is not None:
+            filters.append(Filter("created_at", "ge", iso(since)))
+            end = f"inc|{99999999 - int(since.strftime('%Y%m%d')):08d}~"  # nothing older than that day
+        page = self.store.scan(start="inc|", end=end, filters=filters, limit=limit, after=after)
+        return [self.from_record(r) for r in page.records], page.continuation
+
+    def save_ops(self, inc: Incident, etag: str | None, schedule: Mapping[str, datetime] | None = None) -> list[Op]:
+        """Ops writing the incident (insert when etag is None, else ETag-conditional replace), its new
+        timeline events, and the due-index rows that turn `inc.scheduled` into `schedule`."""
+        ops: list[Op] = []
+        if schedule is not None:
+            wanted = {step: iso(t) for step, t in schedule.items()}
+            for step, due in inc.scheduled.items():
+                if wanted.get(step) != due:
+                    ops.append(Op("delete", due_key(due, inc.id, step), etag="*"))
+            for step, due in wanted.items():
+                if inc.scheduled.get(step) != due:
+                    ops.append(Op("insert", due_key(due, inc.id, step), {"incident_id": inc.id, "step": step,
+                                                                       "due_at": due}))
+            inc.scheduled = wanted
+        for ev in inc.new_events:
+            inc.timeline_seq += 1
+            ops.append(Op("insert", timeline_key(inc.id, inc.timeline_seq),
+                          {"at": iso(ev.at), "kind": ev.kind, "actor": ev.actor, "text": ev.text,
+                           "data": json.dumps(ev.data, default=str)}))
+        inc.new_events = []
+        row = {"id": inc.id, "state": inc.state, "phase": inc.phase, "severity": inc.severity,
+               "created_at": iso(inc.created_at), **encode_doc(inc.to_doc())}
+        ops.insert(0, Op("insert", incident_key(inc.id), row) if etag is None
+                   else Op("replace", incident_key(inc.id), row, etag))
+        return ops
+
+
+def chunked(ops: Iterable[Op], size: int = 100) -> list[list[Op]]:
+    ops = list(ops)
+    return [ops[i:i + size] for i in range(0, len(ops), size)]
