@@ -1,18 +1,61 @@
-"""The status-tooling routes on incidents."""
+"""The status-tooling routes on incidents: read, declare, and the responders' commands."""
 import azure.functions as func
 
 from functions import http
 from shared import bootstrap as b
-from shared.services import queries
+from shared.services import commands, queries
 
 bp = func.Blueprint()
+FUNCTION = func.AuthLevel.FUNCTION
 
 
-@bp.route(route="incidents", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+@bp.route(route="incidents", methods=["GET"], auth_level=FUNCTION)
 def list_incidents(req: func.HttpRequest) -> func.HttpResponse:
     return http.respond(lambda: queries.list_incidents(dict(req.params), store=b.store()))
 
 
-@bp.route(route="incidents/{id}", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+@bp.route(route="incidents/{id}", methods=["GET"], auth_level=FUNCTION)
 def get_incident(req: func.HttpRequest) -> func.HttpResponse:
     return http.respond(lambda: queries.get_incident(req.route_params["id"], store=b.store()))
+
+
+@bp.route(route="incidents", methods=["POST"], auth_level=FUNCTION)
+def declare_incident(req: func.HttpRequest) -> func.HttpResponse:
+    def run():
+        body = http.body_object(req, required=True)
+        return commands.declare(body, http.actor(req, body), store=b.store(), clock=b.clock(), runbook=b.runbook())
+    return http.respond(run, status=201)
+
+
+@bp.route(route="incidents/{id}/acknowledge", methods=["POST"], auth_level=FUNCTION)
+def acknowledge_incident(req: func.HttpRequest) -> func.HttpResponse:
+    return _command(req, commands.acknowledge, paging=True)
+
+
+@bp.route(route="incidents/{id}/resolve", methods=["POST"], auth_level=FUNCTION)
+def resolve_incident(req: func.HttpRequest) -> func.HttpResponse:
+    return _command(req, commands.resolve, paging=True)
+
+
+@bp.route(route="incidents/{id}/severity", methods=["POST"], auth_level=FUNCTION)
+def set_severity(req: func.HttpRequest) -> func.HttpResponse:
+    return _command(req, commands.set_severity)
+
+
+@bp.route(route="incidents/{id}/status", methods=["POST"], auth_level=FUNCTION)
+def set_status(req: func.HttpRequest) -> func.HttpResponse:
+    return _command(req, commands.set_status, paging=True)
+
+
+@bp.route(route="incidents/{id}/notes", methods=["POST"], auth_level=FUNCTION)
+def add_note(req: func.HttpRequest) -> func.HttpResponse:
+    return _command(req, commands.add_note)
+
+
+def _command(req: func.HttpRequest, command, paging: bool = False) -> func.HttpResponse:
+    def run():
+        body = http.body_object(req)
+        extra = {"paging": b.paging()} if paging else {}
+        return command(req.route_params["id"], body, http.actor(req, body), store=b.store(), clock=b.clock(),
+                       runbook=b.runbook(), **extra)
+    return http.respond(run)

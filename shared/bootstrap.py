@@ -78,3 +78,19 @@ def store():
 
 def core() -> dict[str, str]:
     return settings().core_resource_ids
+
+
+def pager():
+    def build():
+        from shared.adapters.notify.pagerduty import PagerDutyPager
+        s = settings()
+        return PagerDutyPager(events_url=s.pagerduty_events_url, client_url=s.public_base_url)
+    return _get("pager", build)
+
+
+def paging():
+    """Per call (overrides are read lazily, at most once, when a step fires)."""
+    from shared.services.escalation import Paging
+    from shared.services.oncall import load_overrides
+    return Paging(routable_roles=frozenset(settings().pagerduty_routing_keys),
+                  load_overrides=lambda: load_overrides(store()))

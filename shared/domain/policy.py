@@ -5,8 +5,11 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Mapping
 
+from shared.domain.calendar import BusinessCalendar, SlaPolicy
 from shared.domain.classification import Rule, parse_rules
 from shared.domain.errors import PolicyError
+from shared.domain.escalation import Step, parse_ladders
+from shared.domain.roster import Roster
 
 
 def minutes(raw: Mapping[str, Any], key: str, where: str, default: float) -> timedelta:
@@ -28,6 +31,10 @@ class Runbook:
     rules: tuple[Rule, ...] = ()
     correlation_window: timedelta = timedelta(minutes=10)
     stability_window: timedelta = timedelta(minutes=15)
+    ladders: Mapping[str, tuple[Step, ...]] = field(default_factory=dict)
+    sla: SlaPolicy = field(default_factory=SlaPolicy.default)
+    calendar: BusinessCalendar = field(default_factory=BusinessCalendar)
+    roster: Roster | None = None
     sections: Mapping[str, Any] = field(default_factory=dict)  # the raw document, for the other capabilities
 
     @classmethod
@@ -38,5 +45,9 @@ class Runbook:
             rules=parse_rules(c.get("rules")),
             correlation_window=minutes(i, "correlation_window_minutes", "intake", 10),
             stability_window=minutes(i, "stability_window_minutes", "intake", 15),
+            ladders=parse_ladders(raw.get("escalation", {})),
+            sla=SlaPolicy.from_policy(raw["sla"]) if "sla" in raw else SlaPolicy.default(),
+            calendar=BusinessCalendar.from_policy(raw["calendar"]) if "calendar" in raw else BusinessCalendar(),
+            roster=Roster.from_policy(table(raw, "oncall")) if raw.get("oncall") else None,
             sections=raw,
         )

@@ -1,6 +1,7 @@
 """ingest_alert: an Azure Monitor alert in, a classified incident in the store out.
 
-New alert: parallel point reads of its index rows, then one atomic batch (2 round trips).
+New alert: parallel point reads of its index rows, a read of the active silences, then one atomic
+batch with the incident, its timeline, its index rows and its escalation schedule (3 round trips).
 Duplicate: answered from the index (1 round trip). Races are settled by the batch's conditions:
 the loser re-reads and finds the winner's incident.
 """
@@ -16,11 +17,12 @@ from typing import Any, Callable
 from shared.domain.alerts import Alert, parse_alert
 from shared.domain.classification import classify
 from shared.domain.errors import ConcurrencyConflict, NotFound
-from shared.domain.incident import Incident
+from shared.domain.incident import AUTOMATION, Incident
 from shared.domain.policy import Runbook
 from shared.domain.timeutil import iso, parse_iso
 from shared.ports import Clock, Op, RecordStore
-from shared.services import repository as keys
+from shared.services import escalation, repository as keys
+from shared.services.silences import list_silences, matching
 from shared.services.repository import IncidentRepository
 from shared.services.schedule import schedule_for
 
@@ -92,7 +94,8 @@ def _fired(alert: Alert, repo: IncidentRepository, clock: Clock, runbook: Runboo
             continue
         if not inc.is_open:
             continue
-        inc.join(alert, c, now, core_ids, why)
+        if inc.join(alert, c, now, core_ids, why):
+            escalation.replan(inc, runbook, now)
         ops = repo.save_ops(inc, etag, schedule_for(inc, runbook))
         ops += [Op("insert", akey, {"incident_id": inc.id, "severity": inc.severity}), *index_rows(inc)]
         repo.store.commit(ops=ops)
@@ -101,6 +104,12 @@ def _fired(alert: Alert, repo: IncidentRepository, clock: Clock, runbook: Runboo
     counter = rows.get(ckey)
     n = (counter.data["n"] if counter else 0) + 1
     inc = Incident.from_alert(f"INC-{day}-{n:04d}", alert, c, now, core_ids)
+    silence = matching(alert, c.tenants, list_silences(store=repo.store, clock=clock), now)
+    if silence:
+        inc.silence = silence
+        inc.record(now, "silenced", AUTOMATION, f"Matches silence {silence['id']} ({silence['reason']}): "
+                   f"nobody is paged until {silence['until']}", silence_id=silence["id"])
+    escalation.plan(inc, runbook, now)
     ops = repo.save_ops(inc, None, schedule_for(inc, runbook))
     ops += [Op("replace", ckey, {"n": n}, counter.etag) if counter else Op("insert", ckey, {"n": n}),
             Op("insert", akey, {"incident_id": inc.id, "severity": inc.severity}), *index_rows(inc)]

@@ -8,6 +8,7 @@ from shared.domain.errors import InvalidInput
 from shared.domain.incident import STATES, Incident
 from shared.domain.timeutil import iso, parse_iso
 from shared.ports import RecordStore
+from shared.services import escalation
 from shared.services.repository import IncidentRepository
 
 MAX_LIMIT = 200
@@ -23,7 +24,7 @@ def incident_view(inc: Incident, timeline: list[dict[str, Any]] | None = None) -
         "security": bool(inc.classification.get("security")),
         "alert_ids": list(inc.alerts), "tenants": inc.tenants, "core_resources": inc.core_targets,
         "monitoring_since": iso(inc.monitoring_since),
-        "escalation": inc.escalation, "sla": inc.sla, "remediations": inc.remediations, "pir": inc.pir,
+        "escalation": escalation.view(inc), "sla": inc.sla, "remediations": inc.remediations, "pir": inc.pir,
         "silence": inc.silence,
     }
     if timeline is not None:

@@ -9,13 +9,14 @@ from datetime import datetime
 
 from shared.domain.incident import Incident
 from shared.domain.policy import Runbook
+from shared.services import escalation
 
 STABILITY = "stability"
 
 
 def schedule_for(inc: Incident, runbook: Runbook) -> dict[str, datetime]:
     """Step name -> due time of every piece of work this incident is waiting for."""
-    due: dict[str, datetime] = {}
+    due = escalation.schedule(inc)
     if inc.is_open and inc.phase == "monitoring" and inc.monitoring_since is not None:
         due[STABILITY] = inc.monitoring_since + runbook.stability_window
     return due

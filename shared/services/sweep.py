@@ -2,7 +2,8 @@
 
 A sweep reads only the rows due by now (a key range), so its cost follows the work due, not the
 number of open incidents. Each step is applied by an ETag-conditional batch on its incident: two
-sweeps at once both try; one commits, the other re-reads and finds the step gone.
+sweeps at once both try; one commits, the other re-reads and finds the step done. A crash after
+the commit leaves outbox rows that the delivery sends later; a crash before it leaves the due row.
 """
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ from shared.domain.incident import AUTOMATION, Incident
 from shared.domain.policy import Runbook
 from shared.domain.timeutil import iso
 from shared.ports import Clock, Op, RecordStore
+from shared.services import escalation
+from shared.services.escalation import Paging
 from shared.services.repository import IncidentRepository
 from shared.services.schedule import STABILITY, schedule_for
 
@@ -31,17 +34,18 @@ class SweepReport:
     finished_at: str | None = None
 
 
-def sweep(*, store: RecordStore, clock: Clock, runbook: Runbook) -> SweepReport:
+def sweep(*, store: RecordStore, clock: Clock, runbook: Runbook, paging: Paging | None = None) -> SweepReport:
     """Apply every step due by now. Raises StoreUnavailable when the store is down."""
     now = clock.now()
     repo = IncidentRepository(store)
+    paging = paging or Paging()
     page = store.scan(start="due|", end=f"due|{iso(now)}~", limit=MAX_DUE_PER_SWEEP)
     report = SweepReport(due=len(page.records))
     for rec in page.records:
         incident_id, step = rec.data["incident_id"], rec.data["step"]
-        for _ in range(5):
+        for _ in range(8):
             try:
-                if _apply(repo, incident_id, step, rec.key, rec.etag, now, runbook):
+                if _apply(repo, incident_id, step, rec.key, now, runbook, paging):
                     report.applied.append(f"{incident_id}:{step}")
                 else:
                     report.skipped += 1
@@ -53,31 +57,35 @@ def sweep(*, store: RecordStore, clock: Clock, runbook: Runbook) -> SweepReport:
     return report
 
 
-def _apply(repo: IncidentRepository, incident_id: str, step: str, key: str, etag: str, now: datetime,
-           runbook: Runbook) -> bool:
+def _apply(repo: IncidentRepository, incident_id: str, step: str, key: str, now: datetime,
+           runbook: Runbook, paging: Paging) -> bool:
     try:
-        inc, inc_etag = repo.load(incident_id)
+        inc, etag = repo.load(incident_id)
     except NotFound:
-        repo.store.commit(ops=[Op("delete", key, etag=etag)])
-        return False
-    if key.split("|")[1] != inc.scheduled.get(step):
-        # not (or no longer) this incident's schedule: a leftover of a crash; drop it if still there
+        inc = None
+    if inc is None or key.split("|")[1] != inc.scheduled.get(step):
+        # not (or no longer) in the incident's schedule: a leftover; drop it if it is still there
         if repo.store.get(keys=[key]):
             repo.store.commit(ops=[Op("delete", key, etag="*")])
         return False
-    applied = run_step(inc, step, now, runbook)
+    extra = run_step(inc, step, now, runbook, paging)
     # the new schedule no longer holds a step that ran; save_ops deletes its due row in the same batch
-    repo.store.commit(ops=repo.save_ops(inc, inc_etag, schedule_for(inc, runbook)))
-    return applied
+    repo.store.commit(ops=repo.save_ops(inc, etag, schedule_for(inc, runbook)) + (extra or []))
+    return extra is not None
 
 
-def run_step(inc: Incident, step: str, now: datetime, runbook: Runbook) -> bool:
-    """Apply one due step to the incident (domain changes only). Returns False when it no longer applies."""
+def run_step(inc: Incident, step: str, now: datetime, runbook: Runbook, paging: Paging) -> list[Op] | None:
+    """Apply one due step to the incident. Returns the outbox ops it causes, or None when it no
+    longer applies (the schedule is then recomputed without it)."""
     if step == STABILITY:
         if inc.stable_since(now, runbook.stability_window):
             inc.resolve(AUTOMATION, now, f"Resolved automatically: no alert fired again in the "
                         f"{int(runbook.stability_window.total_seconds() // 60)}-minute stability window")
-            return True
-        return False
+            return escalation.stop_pages(inc, "resolve", now, paging)
+        return None
+    if step.startswith(escalation.STEP):
+        return escalation.fire(inc, step[len(escalation.STEP):], now, runbook, paging)
+    if step.startswith(escalation.SLA):
+        return [] if escalation.check_sla(inc, step[len(escalation.SLA):], now) else None
     log.warning("unknown step %s on %s", step, inc.id, extra={"incident_id": inc.id})
-    return False
+    return None

@@ -34,7 +34,7 @@ def test_new_alert_creates_a_classified_incident_with_its_timeline(ingest, memor
     assert inc["created_at"] == "2026-11-27T03:00:00.000000Z"
     assert "core resource ca-procgenie-api" in inc["classification"]["reason"]
     assert "core feature broken × all users → SEV-1" in inc["classification"]["reason"]
-    assert [e["kind"] for e in inc["timeline"]] == ["created", "classified"]
+    assert [e["kind"] for e in inc["timeline"]] == ["created", "classified", "escalation"]
 
 
 def test_ids_count_up_per_day(ingest, clock):
@@ -59,10 +59,10 @@ def test_duplicate_is_answered_in_one_store_call(ingest, memory_store):
     assert memory_store.round_trips - calls == 1
 
 
-def test_new_alert_takes_two_store_calls(ingest, memory_store):
+def test_new_alert_takes_three_store_calls(ingest, memory_store):
     calls = memory_store.round_trips
     ingest(metric_alert("a1"))
-    assert memory_store.round_trips - calls == 2
+    assert memory_store.round_trips - calls == 3
 
 
 def test_same_rule_and_target_joins_the_open_incident(ingest, memory_store, clock):
@@ -91,12 +91,12 @@ def test_alerts_on_non_core_resources_do_not_correlate_by_resource(ingest):
 
 
 def test_severity_only_rises(ingest, memory_store):
-    first = ingest(metric_alert("a1", target=OTHER_ID, rule="reports", severity="Sev3"))
+    first = ingest(metric_alert("a1", target=OTHER_ID, rule="batch-jobs", severity="Sev3"))
     assert first["severity"] == "SEV-4"
-    up = ingest(metric_alert("a2", target=OTHER_ID, rule="reports", severity="Sev0",
+    up = ingest(metric_alert("a2", target=OTHER_ID, rule="batch-jobs", severity="Sev0",
                              custom={"impact": "core", "scope": "all"}))
     assert up["severity"] == "SEV-1"
-    down = ingest(metric_alert("a3", target=OTHER_ID, rule="reports", severity="Sev4"))
+    down = ingest(metric_alert("a3", target=OTHER_ID, rule="batch-jobs", severity="Sev4"))
     assert down == {"incident_id": first["incident_id"], "outcome": "correlated", "severity": "SEV-1"}
     kinds = [e["kind"] for e in show(memory_store, first["incident_id"])["timeline"]]
     assert kinds.count("severity") == 1
@@ -140,7 +140,7 @@ def test_refire_during_stability_window_goes_back_to_investigating(ingest, memor
     clock.advance(minutes=10)
     sweep(store=memory_store, clock=clock, runbook=RUNBOOK)
     assert show(memory_store, inc_id)["state"] == "triggered"
-    assert memory_store.scan(start="due|", end="due}").records == []
+    assert [r for r in memory_store.scan(start="due|", end="due}").records if "stability" in r.key] == []
 
 
 def test_new_alert_after_resolution_opens_a_new_incident(ingest, memory_store, clock):

@@ -1,0 +1,45 @@
+"""On-call and silences: who is on call now, overrides, and maintenance windows."""
+import azure.functions as func
+
+from functions import http
+from shared import bootstrap as b
+from shared.services import oncall, silences
+
+bp = func.Blueprint()
+FUNCTION = func.AuthLevel.FUNCTION
+
+
+@bp.route(route="oncall", methods=["GET"], auth_level=FUNCTION)
+def get_oncall(req: func.HttpRequest) -> func.HttpResponse:
+    return http.respond(lambda: oncall.who_is_on_call(roster=b.runbook().roster, store=b.store(), clock=b.clock()))
+
+
+@bp.route(route="oncall/overrides", methods=["POST"], auth_level=FUNCTION)
+def add_override(req: func.HttpRequest) -> func.HttpResponse:
+    def run():
+        body = http.body_object(req, required=True)
+        return oncall.add_override(body, http.actor(req, body), store=b.store(), clock=b.clock())
+    return http.respond(run, status=201)
+
+
+@bp.route(route="oncall/overrides/{oid}", methods=["DELETE"], auth_level=FUNCTION)
+def remove_override(req: func.HttpRequest) -> func.HttpResponse:
+    return http.respond(lambda: oncall.remove_override(req.route_params["oid"], store=b.store()) or {"deleted": True})
+
+
+@bp.route(route="silences", methods=["GET"], auth_level=FUNCTION)
+def list_silences(req: func.HttpRequest) -> func.HttpResponse:
+    return http.respond(lambda: {"silences": silences.list_silences(store=b.store(), clock=b.clock())})
+
+
+@bp.route(route="silences", methods=["POST"], auth_level=FUNCTION)
+def create_silence(req: func.HttpRequest) -> func.HttpResponse:
+    def run():
+        body = http.body_object(req, required=True)
+        return silences.create_silence(body, http.actor(req, body), store=b.store(), clock=b.clock())
+    return http.respond(run, status=201)
+
+
+@bp.route(route="silences/{sid}", methods=["DELETE"], auth_level=FUNCTION)
+def delete_silence(req: func.HttpRequest) -> func.HttpResponse:
+    return http.respond(lambda: silences.delete_silence(req.route_params["sid"], store=b.store()) or {"deleted": True})

@@ -1,0 +1,1 @@
+"""Outbound notification adapters: one backend per file (PagerDuty, Slack, Jira, Statuspage)."""

@@ -1,0 +1,159 @@
+"""Operator commands on an incident: declare, acknowledge, resolve, severity, status, note.
+
+Each loads the incident, applies the domain change, and saves it with its timeline, its new
+schedule and its outbox messages in one ETag-conditional batch (re-read and retried on a race).
+"""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from shared.domain.classification import IMPACTS, MATRIX, SCOPES, Classification, norm_impact, norm_scope, \
+    norm_severity
+from shared.domain.errors import ConcurrencyConflict, InvalidInput
+from shared.domain.incident import PHASES, Incident
+from shared.domain.policy import Runbook
+from shared.ports import Clock, Op, RecordStore
+from shared.services import escalation, repository as keys
+from shared.services.escalation import Paging
+from shared.services.queries import incident_view
+from shared.services.repository import IncidentRepository
+from shared.services.schedule import schedule_for
+
+MAX_ATTEMPTS = 8
+
+
+def _text(body: dict[str, Any], key: str, limit: int, required: bool = True) -> str:
+    value = body.get(key, "")
+    if not isinstance(value, str) or (required and not value.strip()):
+        raise InvalidInput(f"$.{key}", "is required (a non-empty string)" if required else "must be a string")
+    if len(value) > limit:
+        raise InvalidInput(f"$.{key}", f"must be at most {limit} characters")
+    return value.strip()
+
+
+def _change(incident_id: str, apply: Callable[[Incident], list[Op]], *, store: RecordStore, runbook: Runbook
+            ) -> dict[str, Any]:
+    repo = IncidentRepository(store)
+    for _ in range(MAX_ATTEMPTS):
+        inc, etag = repo.load(incident_id)
+        extra = apply(inc)
+        try:
+            store.commit(ops=repo.save_ops(inc, etag, schedule_for(inc, runbook)) + extra)
+        except ConcurrencyConflict:
+            continue
+        return incident_view(inc)
+    raise ConcurrencyConflict(f"incident {incident_id} is changing too fast; retry")
+
+
+def acknowledge(incident_id: str, body: dict[str, Any], actor: str, *, store: RecordStore, clock: Clock,
+                runbook: Runbook, paging: Paging) -> dict[str, Any]:
+    """Stops the "not acknowledged" steps. Raises NotFound, Conflict (resolved)."""
+    message = _text(body, "message", 2000, required=False)
+
+    def apply(inc: Incident) -> list[Op]:
+        now = clock.now()
+        return escalation.stop_pages(inc, "acknowledge", now, paging) if inc.acknowledge(actor, now, message) else []
+    return _change(incident_id, apply, store=store, runbook=runbook)
+
+
+def resolve(incident_id: str, body: dict[str, Any], actor: str, *, store: RecordStore, clock: Clock,
+            runbook: Runbook, paging: Paging) -> dict[str, Any]:
+    """Stops every step; starts the post-incident-review clock. Raises NotFound."""
+    message = _text(body, "message", 2000, required=False)
+
+    def apply(inc: Incident) -> list[Op]:
+        now = clock.now()
+        if not inc.resolve(actor, now, message):
+            return []
+        due = runbook.sla.pir_due(inc.severity, now, runbook.calendar)
+        inc.pir = {"required": due is not None, "due_at": due and due.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                   "status": "pending" if due else "not required"}
+        return escalation.stop_pages(inc, "resolve", now, paging)
+    return _change(incident_id, apply, store=store, runbook=runbook)
+
+
+def set_severity(incident_id: str, body: dict[str, Any], actor: str, *, store: RecordStore, clock: Clock,
+                 runbook: Runbook) -> dict[str, Any]:
+    """Reclassify and re-plan the ladder. Raises InvalidInput, NotFound, Conflict (resolved)."""
+    severity = norm_severity(body.get("severity", ""))
+    if severity is None:
+        raise InvalidInput("$.severity", "must be one of SEV-1, SEV-2, SEV-3, SEV-4")
+    reason = _text(body, "reason", 2000)
+
+    def apply(inc: Incident) -> list[Op]:
+        now = clock.now()
+        if inc.set_severity(severity, reason, actor, now):
+            escalation.replan(inc, runbook, now)
+        return []
+    return _change(incident_id, apply, store=store, runbook=runbook)
+
+
+def set_status(incident_id: str, body: dict[str, Any], actor: str, *, store: RecordStore, clock: Clock,
+               runbook: Runbook, paging: Paging) -> dict[str, Any]:
+    """The public status phase. Raises InvalidInput, NotFound, Conflict."""
+    phase = body.get("phase", body.get("status"))
+    if phase not in PHASES:
+        raise InvalidInput("$.phase", f"must be one of {', '.join(PHASES)}")
+    message = _text(body, "message", 4000, required=False)
+    if phase == "resolved":
+        return resolve(incident_id, {"message": message}, actor, store=store, clock=clock, runbook=runbook,
+                       paging=paging)
+
+    def apply(inc: Incident) -> list[Op]:
+        inc.set_phase(phase, message, actor, clock.now())
+        return []
+    return _change(incident_id, apply, store=store, runbook=runbook)
+
+
+def add_note(incident_id: str, body: dict[str, Any], actor: str, *, store: RecordStore, clock: Clock,
+             runbook: Runbook) -> dict[str, Any]:
+    text = _text(body, "text", 8000)
+
+    def apply(inc: Incident) -> list[Op]:
+        inc.note(text, actor, clock.now())
+        return []
+    return _change(incident_id, apply, store=store, runbook=runbook)
+
+
+def declare(body: dict[str, Any], actor: str, *, store: RecordStore, clock: Clock, runbook: Runbook
+            ) -> dict[str, Any]:
+    """Open an incident by hand: title, and severity or impact + scope. Raises InvalidInput."""
+    title = _text(body, "title", 300)
+    severity = norm_severity(body["severity"]) if "severity" in body else None
+    if "severity" in body and severity is None:
+        raise InvalidInput("$.severity", "must be one of SEV-1, SEV-2, SEV-3, SEV-4")
+    impact, scope = norm_impact(body.get("impact", "")), norm_scope(body.get("scope", ""))
+    if "impact" in body and impact is None:
+        raise InvalidInput("$.impact", f"must be one of {', '.join(IMPACTS)}")
+    if "scope" in body and scope is None:
+        raise InvalidInput("$.scope", f"must be one of {', '.join(SCOPES)}")
+    if severity is None and not (impact and scope):
+        raise InvalidInput("$.severity", "give severity, or impact and scope")
+    tenants = body.get("tenants", [])
+    if not isinstance(tenants, list) or not all(isinstance(t, str) for t in tenants):
+        raise InvalidInput("$.tenants", "must be a list of tenant names")
+    security = body.get("security", False)
+    if not isinstance(security, bool):
+        raise InvalidInput("$.security", "must be true or false")
+    impact, scope = impact or "core", scope or "all"
+    severity = "SEV-1" if security else severity or MATRIX[(impact, scope)]
+    how = f"{IMPACTS[impact]} × {SCOPES[scope]}" if "severity" not in body else "set by hand"
+    c = Classification(severity, impact, scope, f"Declared by {actor}: {how} → {severity}", security,
+                       "security" if security else None, tuple(sorted(tenants)))
+    repo = IncidentRepository(store)
+    for _ in range(MAX_ATTEMPTS):
+        now = clock.now()
+        day = now.strftime("%Y%m%d")
+        counter = store.get(keys=[keys.counter_key(day)]).get(keys.counter_key(day))
+        n = (counter.data["n"] if counter else 0) + 1
+        inc = Incident.declare(f"INC-{day}-{n:04d}", title=title, c=c, actor=actor, now=now)
+        escalation.plan(inc, runbook, now)
+        ops = repo.save_ops(inc, None, schedule_for(inc, runbook))
+        ops.append(Op("replace", counter.key, {"n": n}, counter.etag) if counter
+                   else Op("insert", keys.counter_key(day), {"n": n}))
+        try:
+            store.commit(ops=ops)
+        except ConcurrencyConflict:
+            continue
+        return incident_view(inc)
+    raise ConcurrencyConflict("too many incidents declared at once; retry")

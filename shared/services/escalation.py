@@ -1,0 +1,148 @@
+"""Escalation on an incident: plan the ladder when it opens, re-plan on a severity change, fire
+due steps (pages through the outbox, recording who was on call), and keep the SLA clocks.
+
+All of it changes the incident in memory and returns outbox ops; the caller commits them with
+the incident in one batch, so a step and its pages are written together or not at all.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Callable, Mapping
+
+from shared.domain.escalation import Step, due_at, ladder_for, pending
+from shared.domain.incident import AUTOMATION, Incident
+from shared.domain.policy import Runbook
+from shared.domain.roster import Override
+from shared.domain.timeutil import iso, parse_iso
+from shared.ports import Op
+from shared.services import outbox
+
+STEP = "esc:"
+SLA = "sla:"
+
+
+@dataclass
+class Paging:
+    """What firing a step needs besides the incident: the roster's overrides (read lazily) and
+    which roles have a PagerDuty routing key."""
+    routable_roles: frozenset[str] = frozenset()
+    load_overrides: Callable[[], list[Override]] = list
+    _overrides: list[Override] | None = field(default=None, repr=False)
+
+    @property
+    def overrides(self) -> list[Override]:
+        if self._overrides is None:
+            self._overrides = self.load_overrides()
+        return self._overrides
+
+
+def plan(inc: Incident, runbook: Runbook, now: datetime) -> None:
+    """Copy the ladder for the incident's severity onto it and start its SLA clocks."""
+    steps = ladder_for(runbook.ladders, inc.severity, bool(inc.classification.get("security")))
+    inc.escalation = {"severity": inc.severity, "steps": [s.as_dict() for s in steps], "done": {},
+                      "advanced": {}}
+    inc.record(now, "escalation", AUTOMATION, f"{inc.severity} ladder: " + "; ".join(s.describe() for s in steps)
+               if steps else f"{inc.severity}: no escalation steps")
+    start_sla(inc, runbook)
+
+
+def start_sla(inc: Incident, runbook: Runbook) -> None:
+    status = runbook.sla.sla_status(inc.severity, inc.created_at, inc.acknowledged_at, inc.resolved_at,
+                                    inc.created_at, runbook.calendar)
+    inc.sla = {**status, "response_breached": inc.sla.get("response_breached", False),
+               "resolution_breached": inc.sla.get("resolution_breached", False)}
+
+
+def replan(inc: Incident, runbook: Runbook, now: datetime) -> None:
+    """After a severity change: the new ladder, keeping what was done (steps never repeat)."""
+    esc = inc.escalation
+    steps = ladder_for(runbook.ladders, inc.severity, bool(inc.classification.get("security")))
+    esc["steps"] = [s.as_dict() for s in steps]
+    esc["severity"] = inc.severity
+    overdue = [s.name for s in pending(esc, inc.state) if inc.created_at + s.at <= now]
+    inc.record(now, "escalation", AUTOMATION, f"Re-planned on the {inc.severity} ladder" +
+               (f"; due at once: {', '.join(overdue)}" if overdue else ""))
+    start_sla(inc, runbook)
+
+
+def advance_now(inc: Incident, now: datetime, reason: str) -> None:
+    """Bring the next pending step forward to now (a failed remediation escalates at once)."""
+    nxt = pending(inc.escalation, inc.state)
+    if nxt:
+        inc.escalation.setdefault("advanced", {})[nxt[0].name] = iso(now)
+        inc.record(now, "escalation", AUTOMATION, f"Escalating at once to {nxt[0].name}: {reason}")
+
+
+def hold_until(inc: Incident) -> datetime | None:
+    return parse_iso(inc.silence["until"]) if inc.silence else None
+
+
+def schedule(inc: Incident) -> dict[str, datetime]:
+    """The incident's pending escalation steps and SLA checks, by due time."""
+    due: dict[str, datetime] = {}
+    if not inc.escalation:
+        return due
+    for step in pending(inc.escalation, inc.state):
+        due[STEP + step.name] = due_at(step, inc.created_at, hold_until(inc), inc.escalation.get("advanced"))
+    if inc.sla.get("response_due") and not inc.sla.get("response_breached") and inc.state == "triggered":
+        due[SLA + "response"] = parse_iso(inc.sla["response_due"]) + timedelta(seconds=1)
+    if inc.sla.get("resolution_due") and not inc.sla.get("resolution_breached") and inc.state != "resolved":
+        due[SLA + "resolution"] = parse_iso(inc.sla["resolution_due"]) + timedelta(seconds=1)
+    return due
+
+
+def fire(inc: Incident, name: str, now: datetime, runbook: Runbook, paging: Paging) -> list[Op] | None:
+    """Run the pending step `name` if it is due. Returns its outbox ops, or None when it no longer applies."""
+    step = next((s for s in pending(inc.escalation, inc.state) if s.name == name), None)
+    if step is None or due_at(step, inc.created_at, hold_until(inc), inc.escalation.get("advanced")) > now:
+        return None
+    inc.escalation["done"][step.name] = iso(now)
+    ops = []
+    for role in step.roles:
+        person = runbook.roster.on_call(role, now, paging.overrides).person if runbook.roster else "unknown"
+        if role in paging.routable_roles:
+            inc.record(now, "page", AUTOMATION, f"Paging {role.replace('_', ' ')} ({person}) via PagerDuty: "
+                       f"{step.describe()}", role=role, person=person)
+            ops.append(outbox.message(now, inc, channel="pagerduty", action="trigger", role=role, person=person))
+        else:
+            inc.record(now, "page", AUTOMATION, f"Page to {role.replace('_', ' ')} ({person}) not sent: no "
+                       f"PagerDuty routing key for {role}", role=role, person=person, sent=False)
+        inc.escalation.setdefault("paged", {})[role] = {"person": person, "at": iso(now)}
+    for channel in step.also:
+        inc.record(now, "communication", AUTOMATION, f"{channel.replace('_', ' ')} due ({step.name} step)")
+        ops.append(outbox.message(now, inc, channel=channel, action="trigger", text=step.describe()))
+    return ops
+
+
+def check_sla(inc: Incident, which: str, now: datetime) -> bool:
+    """Record a breach of the `which` clock once. Returns False when it was met in time."""
+    due = parse_iso(inc.sla.get(f"{which}_due"))
+    met = (inc.acknowledged_at or inc.resolved_at) if which == "response" else inc.resolved_at
+    if due is None or inc.sla.get(f"{which}_breached") or now <= due or (met and met <= due):
+        return False
+    inc.sla[f"{which}_breached"] = True
+    inc.record(now, "sla-breach", AUTOMATION, f"{which.capitalize()} SLA breached: {inc.severity} target was "
+               f"{inc.sla[f'{which}_due']}", clock=which)
+    return True
+
+
+def stop_pages(inc: Incident, action: str, now: datetime, paging: Paging) -> list[Op]:
+    """PagerDuty acknowledge/resolve for every role paged on this incident."""
+    return [outbox.message(now, inc, channel="pagerduty", action=action, role=role, person=who.get("person", ""))
+            for role, who in inc.escalation.get("paged", {}).items() if role in paging.routable_roles]
+
+
+def view(inc: Incident) -> dict:
+    """Steps done and the next due step, for the API."""
+    esc = inc.escalation
+    if not esc:
+        return {}
+    nxt = pending(esc, inc.state)
+    step: Step | None = nxt[0] if nxt else None
+    done = sorted(esc.get("done", {}).items(), key=lambda kv: (kv[1], kv[0]))
+    return {"severity": esc.get("severity"), "done": [{"step": k, "at": v} for k, v in done],
+            "next": None if step is None else {
+                "step": step.name, "roles": list(step.roles),
+                "due_at": iso(due_at(step, inc.created_at, hold_until(inc), esc.get("advanced")))},
+            "paged": esc.get("paged", {}), "steps": esc.get("steps", [])}

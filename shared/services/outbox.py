@@ -1,0 +1,116 @@
+"""One outbox for every outbound message: written with the state change that causes it, delivered
+by the timer with backoff. Nothing is lost while a receiver is down; the dedup key makes a repeat
+delivery (after a crash between send and bookkeeping) harmless.
+
+    out|<next attempt ISO>|<message id>   a message waiting (or claimed until its lease ends)
+"""
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Mapping
+
+from shared.domain.errors import ConcurrencyConflict, NotFound
+from shared.domain.incident import Incident
+from shared.domain.timeutil import iso
+from shared.ports import Clock, Delivery, Op, Pager, PagerEvent, RecordStore
+from shared.services.repository import IncidentRepository
+
+log = logging.getLogger(__name__)
+LEASE = timedelta(minutes=5)          # a claimed message is retried after this if its sender died
+MAX_BACKOFF = timedelta(minutes=5)
+PD_SEVERITY = {"SEV-1": "critical", "SEV-2": "error", "SEV-3": "warning", "SEV-4": "info"}
+
+
+def message(now: datetime, inc: Incident, *, channel: str, action: str, role: str = "", person: str = "",
+            text: str = "") -> Op:
+    """An outbox row for `inc` (add it to the batch that changes the incident)."""
+    msg_id = uuid.uuid4().hex[:16]
+    data = {"incident_id": inc.id, "channel": channel, "action": action, "role": role, "person": person,
+            "dedup_key": f"{inc.id}.{role}" if role else inc.id, "severity": inc.severity,
+            "summary": f"[{inc.severity}] {inc.id}: {inc.title}"[:1024], "text": text,
+            "details": json.dumps({"incident_id": inc.id, "classification": inc.classification,
+                                   "on_call": person, "role": role}, default=str),
+            "attempts": 0, "created_at": iso(now)}
+    return Op("insert", f"out|{iso(now)}|{msg_id}", data)
+
+
+@dataclass
+class DeliveryReport:
+    sent: int = 0
+    failed: int = 0
+    skipped: int = 0
+    details: list[str] = field(default_factory=list)
+
+
+def deliver(*, store: RecordStore, clock: Clock, pager: Pager | None, routing_keys: Mapping[str, str],
+            base_url: str = "", limit: int = 50) -> DeliveryReport:
+    """Send every message due by now. Raises StoreUnavailable when the store is down."""
+    now = clock.now()
+    report = DeliveryReport()
+    for rec in store.scan(start="out|", end=f"out|{iso(now)}~", limit=limit).records:
+        msg_id = rec.key.rsplit("|", 1)[1]
+        claimed = f"out|{iso(now + LEASE)}|{msg_id}"
+        data = {**rec.data, "attempts": rec.data["attempts"] + 1}
+        try:
+            etag = store.commit(ops=[Op("delete", rec.key, etag=rec.etag), Op("insert", claimed, data)])[claimed]
+        except ConcurrencyConflict:
+            report.skipped += 1  # another sweep holds it
+            continue
+        result = _send(data, pager, routing_keys, base_url)
+        _finish(store, clock, claimed, etag, data, result, report)
+    return report
+
+
+def _send(data: Mapping[str, Any], pager: Pager | None, routing_keys: Mapping[str, str],
+          base_url: str) -> Delivery | str:
+    if data["channel"] != "pagerduty":
+        return f"{data['channel']}: not sent (not configured)"
+    key = routing_keys.get(data["role"])
+    if pager is None or not key:
+        return f"PagerDuty {data['action']} for {data['role']}: not sent (no routing key for this role)"
+    links = [{"href": f"{base_url}/api/incidents/{data['incident_id']}", "text": data["incident_id"]}] if base_url else []
+    event = PagerEvent(action=data["action"], routing_key=key, dedup_key=data["dedup_key"], summary=data["summary"],
+                       severity=PD_SEVERITY.get(data["severity"], "error"), source="azure-incident-response",
+                       custom_details=json.loads(data["details"]), links=links)
+    return pager.send(event=event)
+
+
+def _finish(store: RecordStore, clock: Clock, claimed: str, etag: str, data: dict[str, Any],
+            result: Delivery | str, report: DeliveryReport) -> None:
+    repo = IncidentRepository(store)
+    now = clock.now()
+    who = f"{data['role']} ({data['person']})" if data.get("person") else data["role"]
+    retry = isinstance(result, Delivery) and not result.ok and result.status not in (400, 401, 403, 404)
+    if isinstance(result, str):
+        text, report.skipped = result, report.skipped + 1
+    elif result.ok:
+        text, report.sent = f"PagerDuty {data['action']} for {who}: delivered ({result.status}, " \
+                            f"{result.attempts} attempt{'s' if result.attempts > 1 else ''})", report.sent + 1
+    else:
+        report.failed += 1
+        text = (f"PagerDuty {data['action']} for {who}: failed ({result.status or 'no answer'}, attempt "
+                f"{data['attempts']}: {result.detail})" + ("; will retry" if retry else "; not retried"))
+    after = [Op("delete", claimed, etag=etag)]
+    if retry:
+        backoff = min(MAX_BACKOFF, timedelta(seconds=10 * 2 ** min(data["attempts"] - 1, 6)))
+        after.append(Op("insert", f"out|{iso(now + backoff)}|{claimed.rsplit('|', 1)[1]}", data))
+    report.details.append(text)
+    for _ in range(6):
+        try:
+            inc, inc_etag = repo.load(data["incident_id"])
+        except NotFound:
+            store.commit(ops=after)
+            return
+        inc.record(now, "delivery", "automation", text, channel=data["channel"], role=data["role"])
+        try:
+            store.commit(ops=repo.save_ops(inc, inc_etag) + after)
+            return
+        except ConcurrencyConflict:
+            if not store.get(keys=[claimed]).get(claimed) or store.get(keys=[claimed])[claimed].etag != etag:
+                return  # the lease ran out and another sweep took the message over
+    log.warning("could not record delivery of %s", claimed, extra={"incident_id": data["incident_id"]})
+

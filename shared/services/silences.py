@@ -1,0 +1,89 @@
+"""Silences and maintenance windows: a matching alert still opens an incident, but nobody is paged
+while the silence lasts (the escalation steps are held until it ends).
+
+    sil|<id>    a silence: match (target resource id, alert rule, tenant), start, end, reason
+"""
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import datetime
+from typing import Any
+
+from shared.domain.alerts import Alert
+from shared.domain.errors import InvalidInput, NotFound
+from shared.domain.timeutil import iso, parse_iso
+from shared.ports import Clock, Op, RecordStore
+
+MATCH_KEYS = ("target_resource_id", "alert_rule", "tenant")
+
+
+def _when(body: dict[str, Any], key: str, default: datetime | None) -> datetime:
+    value = body.get(key)
+    if value is None and default is not None:
+        return default
+    try:
+        t = parse_iso(value) if isinstance(value, str) else None
+    except ValueError:
+        t = None
+    if t is None:
+        raise InvalidInput(f"$.{key}", "must be an ISO-8601 date-time such as 2026-11-27T22:00:00Z")
+    return t
+
+
+def create_silence(body: dict[str, Any], actor: str, *, store: RecordStore, clock: Clock) -> dict[str, Any]:
+    """Validate and store a silence. Raises InvalidInput naming the field."""
+    now = clock.now()
+    match = body.get("match")
+    if not isinstance(match, dict) or not match:
+        raise InvalidInput("$.match", f"must be an object with at least one of {', '.join(MATCH_KEYS)}")
+    for k, v in match.items():
+        if k not in MATCH_KEYS:
+            raise InvalidInput(f"$.match.{k}", f"is not one of {', '.join(MATCH_KEYS)}")
+        if not isinstance(v, str) or not v.strip():
+            raise InvalidInput(f"$.match.{k}", "must be a non-empty string")
+    start, end = _when(body, "start", now), _when(body, "end", None)
+    if end <= start:
+        raise InvalidInput("$.end", "must be after start")
+    if end <= now:
+        raise InvalidInput("$.end", "is in the past")
+    reason = body.get("reason")
+    if not isinstance(reason, str) or not reason.strip():
+        raise InvalidInput("$.reason", "is required: say why nobody should be paged")
+    sid = f"SIL-{uuid.uuid4().hex[:8]}"
+    silence = {"id": sid, "match": {k: v.strip().lower() for k, v in match.items()}, "start": iso(start),
+               "end": iso(end), "reason": reason.strip()[:500], "created_by": actor, "created_at": iso(now)}
+    store.commit(ops=[Op("insert", f"sil|{sid}", {"doc": json.dumps(silence), "end": iso(end)})])
+    return silence
+
+
+def list_silences(*, store: RecordStore, clock: Clock, include_expired: bool = False) -> list[dict[str, Any]]:
+    now = iso(clock.now())
+    out = [json.loads(r.data["doc"]) for r in store.scan(start="sil|", end="sil}").records]
+    return [s for s in out if include_expired or s["end"] > now]
+
+
+def delete_silence(silence_id: str, *, store: RecordStore) -> None:
+    """Raises NotFound."""
+    key = f"sil|{silence_id}"
+    rec = store.get(keys=[key]).get(key)
+    if rec is None:
+        raise NotFound(f"no silence {silence_id!r}")
+    store.commit(ops=[Op("delete", key, etag=rec.etag)])
+
+
+def matching(alert: Alert, tenants: tuple[str, ...], silences: list[dict[str, Any]], now: datetime) -> dict | None:
+    """The active silence that covers this alert (the one lasting longest), or None."""
+    rule = (alert.alert_rule or "").lower()
+    names = {t.lower() for t in tenants}
+    hits = []
+    for s in silences:
+        if not (s["start"] <= iso(now) < s["end"]):
+            continue
+        m = s["match"]
+        if ("target_resource_id" in m and m["target_resource_id"] not in alert.target_ids) or \
+           ("alert_rule" in m and m["alert_rule"] != rule) or ("tenant" in m and m["tenant"] not in names):
+            continue
+        hits.append(s)
+    best = max(hits, key=lambda s: s["end"], default=None)
+    return None if best is None else {"id": best["id"], "until": best["end"], "reason": best["reason"]}
