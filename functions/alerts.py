@@ -11,4 +11,5 @@ bp = func.Blueprint()
 @bp.route(route="alerts", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
 def post_alert(req: func.HttpRequest) -> func.HttpResponse:
     return http.respond(lambda: ingest_alert(http.body_json(req), store=b.store(), clock=b.clock(),
-                                             runbook=b.runbook(), core=b.core()).as_dict(), status=202)
+                                             runbook=b.runbook(), core=b.core(),
+                                             remedy=b.remedy()).as_dict(), status=202)

@@ -52,6 +52,16 @@ def add_note(req: func.HttpRequest) -> func.HttpResponse:
     return _command(req, commands.add_note)
 
 
+@bp.route(route="incidents/{id}/remediations/{rid}/approve", methods=["POST"], auth_level=FUNCTION)
+def approve_remediation(req: func.HttpRequest) -> func.HttpResponse:
+    def run():
+        body = http.body_object(req)
+        return commands.decide_remediation(req.route_params["id"], req.route_params["rid"], body,
+                                           http.actor(req, body), store=b.store(), clock=b.clock(),
+                                           runbook=b.runbook())
+    return http.respond(run)
+
+
 def _command(req: func.HttpRequest, command, paging: bool = False) -> func.HttpResponse:
     def run():
         body = http.body_object(req)

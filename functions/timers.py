@@ -14,7 +14,7 @@ log = logging.getLogger(__name__)
 
 @bp.timer_trigger(schedule="%ESCALATION_SCHEDULE%", arg_name="timer", run_on_startup=False, use_monitor=False)
 def escalation_sweep(timer: func.TimerRequest) -> None:
-    report = sweep(store=b.store(), clock=b.clock(), runbook=b.runbook(), paging=b.paging())
+    report = sweep(store=b.store(), clock=b.clock(), runbook=b.runbook(), paging=b.paging(), remedy=b.remedy())
     sent = deliver(store=b.store(), clock=b.clock(), pager=b.pager(),
                    routing_keys=b.settings().pagerduty_routing_keys, base_url=b.settings().public_base_url)
     if report.due or sent.details:

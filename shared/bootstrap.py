@@ -94,3 +94,20 @@ def paging():
     from shared.services.oncall import load_overrides
     return Paging(routable_roles=frozenset(settings().pagerduty_routing_keys),
                   load_overrides=lambda: load_overrides(store()))
+
+
+def resources():
+    """The ARM adapter, built on first use (azure.mgmt is imported only when a playbook runs)."""
+    def build():
+        s = settings()
+        if not s.azure_subscription_id:
+            return None
+        from shared.adapters.arm import ArmResources
+        return ArmResources(endpoint=s.azure_arm_endpoint, subscription_id=s.azure_subscription_id)
+    return _get("resources", build)
+
+
+def remedy():
+    from shared.services.remediation import Remedy
+    s = settings()
+    return Remedy(core=s.core_resource_ids, env_mode=s.remediation_mode, resources=resources)

@@ -50,6 +50,7 @@ class Incident:
     escalation: dict[str, Any] = field(default_factory=dict)
     sla: dict[str, Any] = field(default_factory=dict)
     remediations: list[dict[str, Any]] = field(default_factory=list)
+    diagnostics: dict[str, Any] = field(default_factory=dict)
     pir: dict[str, Any] = field(default_factory=dict)
     silence: dict[str, Any] | None = None
     scheduled: dict[str, str] = field(default_factory=dict)  # step -> due ISO: rows of the due index

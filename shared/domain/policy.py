@@ -9,6 +9,7 @@ from shared.domain.calendar import BusinessCalendar, SlaPolicy
 from shared.domain.classification import Rule, parse_rules
 from shared.domain.errors import PolicyError
 from shared.domain.escalation import Step, parse_ladders
+from shared.domain.remediation import RemediationPolicy
 from shared.domain.roster import Roster
 
 
@@ -35,6 +36,7 @@ class Runbook:
     sla: SlaPolicy = field(default_factory=SlaPolicy.default)
     calendar: BusinessCalendar = field(default_factory=BusinessCalendar)
     roster: Roster | None = None
+    remediation: RemediationPolicy = field(default_factory=RemediationPolicy)
     sections: Mapping[str, Any] = field(default_factory=dict)  # the raw document, for the other capabilities
 
     @classmethod
@@ -49,5 +51,6 @@ class Runbook:
             sla=SlaPolicy.from_policy(raw["sla"]) if "sla" in raw else SlaPolicy.default(),
             calendar=BusinessCalendar.from_policy(raw["calendar"]) if "calendar" in raw else BusinessCalendar(),
             roster=Roster.from_policy(table(raw, "oncall")) if raw.get("oncall") else None,
+            remediation=RemediationPolicy.from_dict(raw.get("remediation")),
             sections=raw,
         )

@@ -13,7 +13,7 @@ from shared.domain.errors import ConcurrencyConflict, InvalidInput
 from shared.domain.incident import PHASES, Incident
 from shared.domain.policy import Runbook
 from shared.ports import Clock, Op, RecordStore
-from shared.services import escalation, repository as keys
+from shared.services import escalation, remediation, repository as keys
 from shared.services.escalation import Paging
 from shared.services.queries import incident_view
 from shared.services.repository import IncidentRepository
@@ -103,6 +103,13 @@ def set_status(incident_id: str, body: dict[str, Any], actor: str, *, store: Rec
         inc.set_phase(phase, message, actor, clock.now())
         return []
     return _change(incident_id, apply, store=store, runbook=runbook)
+
+
+def decide_remediation(incident_id: str, rid: str, body: dict[str, Any], actor: str, *, store: RecordStore,
+                       clock: Clock, runbook: Runbook) -> dict[str, Any]:
+    """Approve (or reject) a remediation that waits for approval. Raises NotFound, Conflict, InvalidInput."""
+    return _change(incident_id, lambda inc: remediation.decide(inc, rid, body, actor, clock.now()),
+                   store=store, runbook=runbook)
 
 
 def add_note(incident_id: str, body: dict[str, Any], actor: str, *, store: RecordStore, clock: Clock,

@@ -21,7 +21,8 @@ from shared.domain.incident import AUTOMATION, Incident
 from shared.domain.policy import Runbook
 from shared.domain.timeutil import iso, parse_iso
 from shared.ports import Clock, Op, RecordStore
-from shared.services import escalation, repository as keys
+from shared.services import escalation, remediation, repository as keys
+from shared.services.remediation import Remedy
 from shared.services.silences import list_silences, matching
 from shared.services.repository import IncidentRepository
 from shared.services.schedule import schedule_for
@@ -52,18 +53,19 @@ def retrying(attempt: Callable[[], IntakeResult], what: str, incident: str = "")
 
 
 def ingest_alert(payload: Any, *, store: RecordStore, clock: Clock, runbook: Runbook,
-                 core: dict[str, str]) -> IntakeResult:
+                 core: dict[str, str], remedy: Remedy | None = None) -> IntakeResult:
     """Parse, de-duplicate, correlate or create. Raises InvalidInput/UnsupportedSchema for bad input,
     StoreUnavailable when the store is down (nothing is written then)."""
     alert = parse_alert(payload)
     repo = IncidentRepository(store)
     if alert.is_resolved:
         return retrying(lambda: _resolved(alert, repo, clock, runbook), "resolved alert")
-    return retrying(lambda: _fired(alert, repo, clock, runbook, core), "fired alert")
+    remedy = remedy or Remedy(core=core)
+    return retrying(lambda: _fired(alert, repo, clock, runbook, core, remedy), "fired alert")
 
 
 def _fired(alert: Alert, repo: IncidentRepository, clock: Clock, runbook: Runbook,
-           core: dict[str, str]) -> IntakeResult:
+           core: dict[str, str], remedy: Remedy) -> IntakeResult:
     now = clock.now()
     core_ids = frozenset(core.values())
     core_hits = [t for t in alert.target_ids if t in core_ids]
@@ -96,6 +98,7 @@ def _fired(alert: Alert, repo: IncidentRepository, clock: Clock, runbook: Runboo
             continue
         if inc.join(alert, c, now, core_ids, why):
             escalation.replan(inc, runbook, now)
+        remediation.on_alert(inc, alert, runbook, remedy, now)
         ops = repo.save_ops(inc, etag, schedule_for(inc, runbook))
         ops += [Op("insert", akey, {"incident_id": inc.id, "severity": inc.severity}), *index_rows(inc)]
         repo.store.commit(ops=ops)
@@ -110,6 +113,7 @@ def _fired(alert: Alert, repo: IncidentRepository, clock: Clock, runbook: Runboo
         inc.record(now, "silenced", AUTOMATION, f"Matches silence {silence['id']} ({silence['reason']}): "
                    f"nobody is paged until {silence['until']}", silence_id=silence["id"])
     escalation.plan(inc, runbook, now)
+    remediation.on_alert(inc, alert, runbook, remedy, now)
     ops = repo.save_ops(inc, None, schedule_for(inc, runbook))
     ops += [Op("replace", ckey, {"n": n}, counter.etag) if counter else Op("insert", ckey, {"n": n}),
             Op("insert", akey, {"incident_id": inc.id, "severity": inc.severity}), *index_rows(inc)]

@@ -9,7 +9,7 @@ from datetime import datetime
 
 from shared.domain.incident import Incident
 from shared.domain.policy import Runbook
-from shared.services import escalation
+from shared.services import diagnostics, escalation, remediation
 
 STABILITY = "stability"
 
@@ -17,6 +17,10 @@ STABILITY = "stability"
 def schedule_for(inc: Incident, runbook: Runbook) -> dict[str, datetime]:
     """Step name -> due time of every piece of work this incident is waiting for."""
     due = escalation.schedule(inc)
+    due.update(remediation.schedule(inc))
+    diag = diagnostics.due(inc)
+    if diag is not None:
+        due[diagnostics.DIAGNOSE] = diag
     if inc.is_open and inc.phase == "monitoring" and inc.monitoring_since is not None:
         due[STABILITY] = inc.monitoring_since + runbook.stability_window
     return due

@@ -16,8 +16,9 @@ from shared.domain.incident import AUTOMATION, Incident
 from shared.domain.policy import Runbook
 from shared.domain.timeutil import iso
 from shared.ports import Clock, Op, RecordStore
-from shared.services import escalation
+from shared.services import diagnostics, escalation, remediation, remediation_run
 from shared.services.escalation import Paging
+from shared.services.remediation import Remedy
 from shared.services.repository import IncidentRepository
 from shared.services.schedule import STABILITY, schedule_for
 
@@ -34,18 +35,26 @@ class SweepReport:
     finished_at: str | None = None
 
 
-def sweep(*, store: RecordStore, clock: Clock, runbook: Runbook, paging: Paging | None = None) -> SweepReport:
+def sweep(*, store: RecordStore, clock: Clock, runbook: Runbook, paging: Paging | None = None,
+          remedy: Remedy | None = None) -> SweepReport:
     """Apply every step due by now. Raises StoreUnavailable when the store is down."""
     now = clock.now()
     repo = IncidentRepository(store)
     paging = paging or Paging()
+    remedy = remedy or Remedy(core={})
     page = store.scan(start="due|", end=f"due|{iso(now)}~", limit=MAX_DUE_PER_SWEEP)
     report = SweepReport(due=len(page.records))
     for rec in page.records:
         incident_id, step = rec.data["incident_id"], rec.data["step"]
+        if step.startswith(remediation.EXEC):  # claims, acts on ARM and records in its own batches
+            ran = remediation_run.execute(repo=repo, incident_id=incident_id, rid=step[len(remediation.EXEC):],
+                                          runbook=runbook, remedy=remedy, clock=clock)
+            if ran:
+                report.applied.append(f"{incident_id}:{step}")
+            continue
         for _ in range(8):
             try:
-                if _apply(repo, incident_id, step, rec.key, now, runbook, paging):
+                if _apply(repo, incident_id, step, rec.key, now, runbook, paging, remedy):
                     report.applied.append(f"{incident_id}:{step}")
                 else:
                     report.skipped += 1
@@ -58,7 +67,7 @@ def sweep(*, store: RecordStore, clock: Clock, runbook: Runbook, paging: Paging 
 
 
 def _apply(repo: IncidentRepository, incident_id: str, step: str, key: str, now: datetime,
-           runbook: Runbook, paging: Paging) -> bool:
+           runbook: Runbook, paging: Paging, remedy: Remedy) -> bool:
     try:
         inc, etag = repo.load(incident_id)
     except NotFound:
@@ -68,13 +77,14 @@ def _apply(repo: IncidentRepository, incident_id: str, step: str, key: str, now:
         if repo.store.get(keys=[key]):
             repo.store.commit(ops=[Op("delete", key, etag="*")])
         return False
-    extra = run_step(inc, step, now, runbook, paging)
+    extra = run_step(inc, step, now, runbook, paging, remedy, repo)
     # the new schedule no longer holds a step that ran; save_ops deletes its due row in the same batch
     repo.store.commit(ops=repo.save_ops(inc, etag, schedule_for(inc, runbook)) + (extra or []))
     return extra is not None
 
 
-def run_step(inc: Incident, step: str, now: datetime, runbook: Runbook, paging: Paging) -> list[Op] | None:
+def run_step(inc: Incident, step: str, now: datetime, runbook: Runbook, paging: Paging, remedy: Remedy,
+             repo: IncidentRepository) -> list[Op] | None:
     """Apply one due step to the incident. Returns the outbox ops it causes, or None when it no
     longer applies (the schedule is then recomputed without it)."""
     if step == STABILITY:
@@ -85,6 +95,17 @@ def run_step(inc: Incident, step: str, now: datetime, runbook: Runbook, paging: 
         return None
     if step.startswith(escalation.STEP):
         return escalation.fire(inc, step[len(escalation.STEP):], now, runbook, paging)
+    if step == diagnostics.DIAGNOSE:
+        diagnostics.record(inc, remedy.resources() if remedy.core else None, remedy.core, now)
+        return []
+    if step.startswith(remediation.PLAN):
+        ledger = repo.store.get(keys=[remediation.LEDGER]).get(remediation.LEDGER)
+        return remediation.plan(inc, step[len(remediation.PLAN):], now, runbook, remedy,
+                                ledger.data if ledger else None)
+    if step.startswith(remediation.EXPIRE):
+        return remediation.expire(inc, step[len(remediation.EXPIRE):], now)
+    if step.startswith(remediation.VERIFY):
+        return remediation_run.verify(inc, step[len(remediation.VERIFY):], now, remedy, repo)
     if step.startswith(escalation.SLA):
         return [] if escalation.check_sla(inc, step[len(escalation.SLA):], now) else None
     log.warning("unknown step %s on %s", step, inc.id, extra={"incident_id": inc.id})

@@ -1,0 +1,59 @@
+"""Which credential talks to which ARM endpoint.
+
+A loopback `http://` endpoint (the local fake of ARM) gets a fixed development token and plain http;
+every other endpoint gets DefaultAzureCredential (managed identity in Azure) and https only.
+"""
+from __future__ import annotations
+
+import ipaddress
+import time
+from typing import Any
+from urllib.parse import urlsplit
+
+DEV_TOKEN = "local-development-token"   # meaningful only to the loopback fake of ARM
+
+
+def is_loopback_http(endpoint: str) -> bool:
+    parts = urlsplit(endpoint)
+    if parts.scheme.lower() != "http" or not parts.hostname:
+        return False
+    if parts.hostname.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(parts.hostname).is_loopback
+    except ValueError:
+        return False
+
+
+def check_endpoint(endpoint: str) -> tuple[str, bool]:
+    """(endpoint without trailing slash, is a loopback http endpoint). ValueError when not allowed."""
+    value = (endpoint or "").strip().rstrip("/")
+    parts = urlsplit(value)
+    if not parts.scheme or not parts.hostname:
+        raise ValueError(f"ARM endpoint {endpoint!r} is not an absolute URL")
+    if parts.path or parts.query or parts.fragment:
+        raise ValueError(f"ARM endpoint {endpoint!r} must be a bare origin such as https://management.azure.com")
+    if is_loopback_http(value):
+        return value, True
+    if parts.scheme.lower() != "https":
+        raise ValueError(f"ARM endpoint {endpoint!r} must use https (plain http is allowed only on loopback)")
+    return value, False
+
+
+class StaticDevCredential:
+    """A TokenCredential that always answers the same token: for a loopback fake of ARM only."""
+
+    def __init__(self, token: str = DEV_TOKEN, lifetime_s: int = 3600):
+        self._token = token
+        self._lifetime_s = lifetime_s
+
+    def get_token(self, *scopes: str, **kwargs: Any):
+        from azure.core.credentials import AccessToken
+        return AccessToken(self._token, int(time.time()) + self._lifetime_s)
+
+    def get_token_info(self, *scopes: str, options: Any = None):
+        from azure.core.credentials import AccessTokenInfo
+        return AccessTokenInfo(self._token, int(time.time()) + self._lifetime_s)
+
+    def close(self) -> None:
+        pass

@@ -1,0 +1,177 @@
+"""Remediations on an incident: select at intake, plan from read-only checks, wait for approval,
+expire. Execution and verification are in remediation_run.py. Every step is on the due index.
+
+An entry in `incident.remediations` moves: pending -> (refused | dry-run | awaiting-approval |
+approved) ; awaiting-approval -> (approved | rejected | expired) ; approved -> executing ->
+verifying -> (succeeded | failed). Every plan, approval, execution and verification is also an
+append-only audit row:  aud|<ISO time>|<remediation id>|<n>
+"""
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Callable, Mapping
+
+from shared.domain.alerts import Alert
+from shared.domain.errors import Conflict, DependencyFailed, InvalidInput, NotFound
+from shared.domain.incident import AUTOMATION, Incident
+from shared.domain.policy import Runbook
+from shared.domain.remediation import SECURITY_REASON, AlertFacts, select_playbook
+from shared.domain.remediation_plans import (PastAction, Plan, check_budget, plan_postgres_failover,
+                                             plan_redis_reboot, plan_rollback, plan_scale_out, refuse)
+from shared.domain.timeutil import iso, parse_iso
+from shared.ports import CloudResources, Op, RecordStore
+
+PLAN, EXEC, EXPIRE, VERIFY = "rem:plan:", "rem:exec:", "rem:expire:", "rem:verify:"
+LEDGER = "rem|ledger"
+VERIFY_EVERY = timedelta(seconds=30)
+ACTION_TIMEOUT_S = 120.0
+
+
+@dataclass
+class Remedy:
+    """What remediation steps need besides the incident: ARM (built only when a step runs), the core
+    resources named in settings, and REMEDIATION_MODE."""
+    core: Mapping[str, str]
+    env_mode: str | None = None
+    resources: Callable[[], CloudResources | None] = lambda: None
+
+
+def audit(now: datetime, inc: Incident, entry: Mapping[str, Any], event: str, actor: str, outcome: str,
+          **detail: Any) -> Op:
+    data = {"incident_id": inc.id, "remediation_id": entry["id"], "event": event, "actor": actor,
+            "playbook": entry.get("playbook") or "", "resource_id": entry.get("resource_id") or "",
+            "outcome": outcome, "request_id": detail.pop("request_id", None) or "", "at": iso(now),
+            "detail": json.dumps(detail, default=str)}
+    return Op("insert", f"aud|{iso(now)}|{entry['id']}|{uuid.uuid4().hex[:8]}", data)
+
+
+def find(inc: Incident, rid: str) -> dict[str, Any]:
+    entry = next((r for r in inc.remediations if r["id"] == rid), None)
+    if entry is None:
+        raise NotFound(f"no remediation {rid!r} on {inc.id}")
+    return entry
+
+
+def on_alert(inc: Incident, alert: Alert, runbook: Runbook, remedy: Remedy, now: datetime) -> None:
+    """Select a playbook for this alert (pure; no I/O). One remediation per playbook per incident."""
+    security = bool(inc.classification.get("security"))
+    sel = select_playbook(runbook.remediation, AlertFacts.from_alert(alert), core=remedy.core, security=security,
+                          env_mode=remedy.env_mode)
+    if security:
+        if not any(r["status"] == "refused" and r["playbook"] is None for r in inc.remediations):
+            inc.remediations.append({"id": f"REM-{uuid.uuid4().hex[:6]}", "playbook": None, "resource_id": None,
+                                     "mode": "off", "status": "refused", "reason": SECURITY_REASON,
+                                     "created_at": iso(now)})
+            inc.record(now, "remediation", AUTOMATION, f"No automated remediation: {SECURITY_REASON}")
+        return
+    if sel.playbook is None or any(r["playbook"] == sel.playbook for r in inc.remediations):
+        return
+    entry = {"id": f"REM-{uuid.uuid4().hex[:6]}", "playbook": sel.playbook, "resource_id": sel.resource_id,
+             "mode": sel.mode, "status": "off" if sel.mode == "off" else "pending", "reason": sel.reason,
+             "alert_id": alert.alert_id, "alert_fired_at": iso(alert.fired_at), "created_at": iso(now),
+             "plan": None, "approval": None, "execution": None, "verification": None}
+    inc.remediations.append(entry)
+    inc.record(now, "remediation", AUTOMATION, f"Remediation {entry['id']}: playbook {sel.playbook} selected "
+               f"({sel.reason})" + (": remediation is off" if sel.mode == "off" else ""))
+
+
+def schedule(inc: Incident) -> dict[str, datetime]:
+    due: dict[str, datetime] = {}
+    for r in inc.remediations:
+        if r["status"] == "pending" and inc.is_open:
+            due[PLAN + r["id"]] = parse_iso(r["created_at"])
+        elif r["status"] == "awaiting-approval":
+            due[EXPIRE + r["id"]] = parse_iso(r["approval"]["expires_at"])
+        elif r["status"] == "approved" and inc.is_open:
+            due[EXEC + r["id"]] = parse_iso(r["approval"]["at"])
+        elif r["status"] == "verifying":
+            due[VERIFY + r["id"]] = parse_iso(r["verification"]["next_at"])
+        elif r["status"] == "executing":  # the sender died between claim and result: verify later
+            due[VERIFY + r["id"]] = parse_iso(r["execution"]["started_at"]) + timedelta(seconds=ACTION_TIMEOUT_S * 2)
+    return due
+
+
+def past_actions(ledger: Mapping[str, Any] | None) -> list[PastAction]:
+    rows = json.loads(ledger["actions"]) if ledger else []
+    return [PastAction(a["playbook"], a["resource_id"], parse_iso(a["at"])) for a in rows]
+
+
+def make_plan(entry: Mapping[str, Any], runbook: Runbook, resources: CloudResources) -> Plan:
+    """Read-only checks, then the playbook's plan. Raises DependencyFailed when ARM cannot be read."""
+    book = runbook.remediation.playbooks[entry["playbook"]]
+    rid = entry["resource_id"]
+    if entry["playbook"] == "rollback":
+        return plan_rollback(book, resources.container_app(app_id=rid), resources.revisions(app_id=rid),
+                             parse_iso(entry["alert_fired_at"]))
+    if entry["playbook"] == "scale-out":
+        return plan_scale_out(book, resources.container_app(app_id=rid))
+    if entry["playbook"] == "redis-reboot":
+        return plan_redis_reboot(book, resources.redis(cache_id=rid))
+    if entry["playbook"] == "postgres-failover":
+        return plan_postgres_failover(book, resources.postgres(server_id=rid))
+    return refuse(entry["playbook"], rid, f"unknown playbook {entry['playbook']}")
+
+
+def plan(inc: Incident, rid: str, now: datetime, runbook: Runbook, remedy: Remedy,
+         ledger: Mapping[str, Any] | None) -> list[Op] | None:
+    """Run the pending remediation's plan step. Returns its audit ops, or None when not pending."""
+    entry = find(inc, rid)
+    if entry["status"] != "pending":
+        return None
+    resources = remedy.resources()
+    try:
+        if resources is None:
+            raise DependencyFailed("AZURE_SUBSCRIPTION_ID is not set")
+        p = check_budget(runbook.remediation, make_plan(entry, runbook, resources), past_actions(ledger), now)
+    except DependencyFailed as e:
+        p = refuse(entry["playbook"], entry["resource_id"], f"could not read the resource: {e}")
+    entry["plan"] = p.as_dict()
+    manual = "".join(f"\nRecommended manual step: {m}" for m in p.manual_steps)
+    if p.refused:
+        entry["status"], text = "refused", f"Remediation {rid} ({entry['playbook']}) refused: {p.reason}"
+    elif entry["mode"] == "dry-run":
+        entry["status"], text = "dry-run", f"Dry run of {rid} ({entry['playbook']}): would {p.reason}"
+    elif entry["mode"] == "approval":
+        expires = now + runbook.remediation.approval_ttl
+        entry["status"], entry["approval"] = "awaiting-approval", {"expires_at": iso(expires)}
+        text = (f"Remediation {rid} ({entry['playbook']}) waits for approval until {iso(expires)}: {p.reason}. "
+                f"Approve with POST /api/incidents/{inc.id}/remediations/{rid}/approve")
+    else:
+        entry["status"], entry["approval"] = "approved", {"by": AUTOMATION, "at": iso(now), "decision": "auto"}
+        text = f"Remediation {rid} ({entry['playbook']}) planned, runs automatically: {p.reason}"
+    inc.record(now, "remediation", AUTOMATION, text + manual, remediation_id=rid)
+    return [audit(now, inc, entry, "plan", AUTOMATION, entry["status"], plan=p.as_dict())]
+
+
+def expire(inc: Incident, rid: str, now: datetime) -> list[Op] | None:
+    entry = find(inc, rid)
+    if entry["status"] != "awaiting-approval" or now < parse_iso(entry["approval"]["expires_at"]):
+        return None
+    entry["status"] = "expired"
+    inc.record(now, "remediation", AUTOMATION, f"Remediation {rid} ({entry['playbook']}) expired without approval")
+    return [audit(now, inc, entry, "approval", AUTOMATION, "expired")]
+
+
+def decide(inc: Incident, rid: str, body: Mapping[str, Any], actor: str, now: datetime) -> list[Op]:
+    """Approve or reject a waiting remediation. Raises InvalidInput, NotFound, Conflict."""
+    decision = body.get("decision", "approve")
+    if decision not in ("approve", "reject"):
+        raise InvalidInput("$.decision", "must be approve or reject")
+    entry = find(inc, rid)
+    if entry["status"] == "awaiting-approval" and now >= parse_iso(entry["approval"]["expires_at"]):
+        raise Conflict(f"remediation {rid} expired at {entry['approval']['expires_at']}; it was not approved")
+    if entry["status"] != "awaiting-approval":
+        raise Conflict(f"remediation {rid} is {entry['status']}, not awaiting approval")
+    if not inc.is_open:
+        raise Conflict(f"incident {inc.id} is resolved")
+    reason = body.get("reason", "")
+    if not isinstance(reason, str) or len(reason) > 2000:
+        raise InvalidInput("$.reason", "must be a string of at most 2000 characters")
+    entry["approval"] = {**entry["approval"], "by": actor, "at": iso(now), "decision": decision, "reason": reason}
+    entry["status"] = "approved" if decision == "approve" else "rejected"
+    inc.record(now, "remediation", actor, f"Remediation {rid} ({entry['playbook']}) {entry['status']} by {actor}"
+               + (f": {reason}" if reason else ""), remediation_id=rid)
+    return [audit(now, inc, entry, "approval", actor, entry["status"], reason=reason)]

@@ -1,0 +1,198 @@
+"""Execution and verification of an approved remediation, behind the guardrails.
+
+Execution is claimed before ARM is called, in one batch with the incident's ETag: the entry turns
+`executing`, the app-wide ledger (cooldown per playbook and resource, cap per hour) gains the
+action under its ETag, and the resource's lock row is inserted (one action in flight per
+resource). Two sweeps racing on the same step: one claim commits, the other finds the entry
+executing and stops. Only then is ARM called; its request id and outcome are recorded, and the
+resource's health is polled until the verification window ends.
+"""
+from __future__ import annotations
+
+import json
+import logging
+from datetime import datetime, timedelta
+from typing import Any, Mapping
+
+from shared.domain.errors import ConcurrencyConflict, DependencyFailed, NotFound
+from shared.domain.incident import AUTOMATION, Incident
+from shared.domain.policy import Runbook
+from shared.domain.remediation_plans import Plan, check_budget, refuse
+from shared.domain.resources import ArmResult
+from shared.domain.timeutil import iso, parse_iso
+from shared.ports import CloudResources, Op, Record
+from shared.services import escalation
+from shared.services.remediation import (ACTION_TIMEOUT_S, LEDGER, VERIFY_EVERY, Remedy, audit, find,
+                                         past_actions)
+from shared.services.repository import IncidentRepository, h
+from shared.services.schedule import schedule_for
+
+log = logging.getLogger(__name__)
+MAX_ATTEMPTS = 8
+
+
+def lock_key(resource_id: str) -> str:
+    return f"rem|lock|{h(resource_id)}"
+
+
+def _plan_of(entry: Mapping[str, Any]) -> Plan:
+    p = entry["plan"]
+    return Plan(p["playbook"], p["resource_id"], p["action"], p["params"], p["reason"], tuple(p["manual_steps"]))
+
+
+def _ledger_op(ledger: Record | None, entry: Mapping[str, Any], now: datetime, keep: timedelta) -> Op:
+    actions = [a for a in (json.loads(ledger.data["actions"]) if ledger else [])
+               if now - parse_iso(a["at"]) < keep]
+    actions.append({"playbook": entry["playbook"], "resource_id": entry["resource_id"], "at": iso(now)})
+    data = {"actions": json.dumps(actions)}
+    return Op("replace", LEDGER, data, ledger.etag) if ledger else Op("insert", LEDGER, data)
+
+
+def _claim(repo: IncidentRepository, incident_id: str, rid: str, runbook: Runbook, remedy: Remedy,
+           now: datetime) -> Plan | None:
+    """Claim the approved remediation. Returns the plan to run, or None when there is nothing to run."""
+    inc, etag = repo.load(incident_id)
+    entry = find(inc, rid)
+    if entry["status"] != "approved" or not inc.is_open:
+        return None
+    lkey = lock_key(entry["resource_id"])
+    rows = repo.store.get(keys=[LEDGER, lkey])
+    ledger, lock = rows.get(LEDGER), rows.get(lkey)
+    p = _plan_of(entry)
+    named = [v.lower() for k, v in p.params.items() if k.endswith("_id")]
+    if entry["resource_id"] not in remedy.core.values() or any(n != entry["resource_id"] for n in named):
+        p = refuse(entry["playbook"], entry["resource_id"], "the resource is not one named in settings")
+    else:
+        p = check_budget(runbook.remediation, p, past_actions(ledger.data if ledger else None), now)
+    if not p.refused and lock and parse_iso(lock.data["until"]) > now:
+        p = refuse(entry["playbook"], entry["resource_id"],
+                   f"remediation {lock.data['remediation_id']} is already in flight on this resource")
+    ops: list[Op] = []
+    if p.refused:
+        entry["status"] = "refused"
+        inc.record(now, "remediation", AUTOMATION, f"Remediation {rid} refused at execution: {p.reason}")
+        ops.append(audit(now, inc, entry, "execution", AUTOMATION, "refused", reason=p.reason))
+    else:
+        entry["status"], entry["execution"] = "executing", {"started_at": iso(now), "action": p.action}
+        inc.record(now, "remediation", AUTOMATION, f"Executing {rid} ({entry['playbook']}): {p.action} on "
+                   f"{entry['resource_id'].rsplit('/', 1)[-1]}", remediation_id=rid)
+        until = now + timedelta(seconds=ACTION_TIMEOUT_S) + runbook.remediation.verify_after
+        lock_data = {"remediation_id": rid, "incident_id": inc.id, "until": iso(until)}
+        ops += [audit(now, inc, entry, "execution", AUTOMATION, "started", action=p.action, params=p.params),
+                _ledger_op(ledger, entry, now, max(runbook.remediation.cooldown, timedelta(hours=1))),
+                Op("replace", lkey, lock_data, lock.etag) if lock else Op("insert", lkey, lock_data)]
+    repo.store.commit(ops=repo.save_ops(inc, etag, schedule_for(inc, runbook)) + ops)
+    return None if p.refused else p
+
+
+def execute(*, repo: IncidentRepository, incident_id: str, rid: str, runbook: Runbook, remedy: Remedy,
+            clock) -> bool:
+    """Claim, act on ARM, record. Returns True when this call ran the action."""
+    for _ in range(MAX_ATTEMPTS):
+        try:
+            p = _claim(repo, incident_id, rid, runbook, remedy, clock.now())
+            break
+        except ConcurrencyConflict:
+            continue
+    else:
+        return False
+    if p is None:
+        return False
+    resources = remedy.resources()
+    try:
+        if resources is None:
+            raise DependencyFailed("AZURE_SUBSCRIPTION_ID is not set")
+        result: ArmResult | str = getattr(resources, p.action)(**p.params, timeout_s=ACTION_TIMEOUT_S)
+    except DependencyFailed as e:
+        result = str(e)
+    for _ in range(MAX_ATTEMPTS):
+        try:
+            _record(repo, incident_id, rid, result, runbook, clock.now())
+            return True
+        except ConcurrencyConflict:
+            continue
+    log.error("could not record the outcome of %s", rid, extra={"incident_id": incident_id})
+    return True
+
+
+def _record(repo: IncidentRepository, incident_id: str, rid: str, result: ArmResult | str, runbook: Runbook,
+            now: datetime) -> None:
+    inc, etag = repo.load(incident_id)
+    entry = find(inc, rid)
+    ops: list[Op] = []
+    if isinstance(result, str):
+        entry["execution"] = {**entry["execution"], "finished_at": iso(now), "status": "Failed", "detail": result}
+        ops += _fail(inc, entry, now, f"ARM refused the action: {result}", repo)
+    else:
+        entry["execution"] = {**entry["execution"], "finished_at": iso(now), "status": result.status,
+                              "request_id": result.request_id, "detail": result.detail}
+        entry["status"] = "verifying"
+        entry["verification"] = {"until": iso(now + runbook.remediation.verify_after),
+                                 "next_at": iso(now + VERIFY_EVERY), "checks": 0}
+        inc.record(now, "remediation", AUTOMATION, f"{rid}: ARM {result.operation} {result.status} (request id "
+                   f"{result.request_id}); verifying for {int(runbook.remediation.verify_after.total_seconds() // 60)}"
+                   " min", remediation_id=rid, request_id=result.request_id)
+        ops.append(audit(now, inc, entry, "execution", AUTOMATION, result.status, request_id=result.request_id,
+                         detail=result.detail))
+    repo.store.commit(ops=repo.save_ops(inc, etag, schedule_for(inc, runbook)) + ops)
+
+
+def _release(repo: IncidentRepository, entry: Mapping[str, Any]) -> list[Op]:
+    key = lock_key(entry["resource_id"])
+    lock = repo.store.get(keys=[key]).get(key)
+    return [Op("delete", key, etag=lock.etag)] if lock and lock.data["remediation_id"] == entry["id"] else []
+
+
+def _fail(inc: Incident, entry: dict[str, Any], now: datetime, why: str, repo: IncidentRepository) -> list[Op]:
+    entry["status"] = "failed"
+    inc.record(now, "remediation", AUTOMATION, f"Remediation {entry['id']} ({entry['playbook']}) failed: {why}",
+               remediation_id=entry["id"])
+    escalation.advance_now(inc, now, f"remediation {entry['id']} failed")
+    return [audit(now, inc, entry, "verification", AUTOMATION, "failed", reason=why), *_release(repo, entry)]
+
+
+def healthy(entry: Mapping[str, Any], resources: CloudResources) -> tuple[bool, str]:
+    """Whether the resource looks well after the action, and what was seen."""
+    p, rid = entry["plan"], entry["resource_id"]
+    if p["action"] in ("set_traffic", "activate_revision_template", "scale"):
+        app = resources.container_app(app_id=rid)
+        ok = (app.running_status or "").lower() == "running" and (app.provisioning_state or "").lower() == "succeeded"
+        seen = f"running status {app.running_status}, provisioning {app.provisioning_state}"
+        if p["action"] == "set_traffic":
+            target = next(iter(p["params"]["weights"]))
+            ok = ok and dict(app.traffic).get(target) == 100
+            seen += f", traffic {dict(app.traffic)}"
+        if p["action"] == "scale":
+            ok = ok and (app.min_replicas or 0) >= p["params"]["min_replicas"]
+            seen += f", replicas {app.min_replicas}-{app.max_replicas}"
+        return ok, seen
+    if p["action"] == "restart_postgres":
+        pg = resources.postgres(server_id=rid)
+        return (pg.state or "").lower() == "ready", f"state {pg.state}, HA {pg.ha_state}"
+    cache = resources.redis(cache_id=rid)
+    return (cache.provisioning_state or "").lower() == "succeeded", f"provisioning state {cache.provisioning_state}"
+
+
+def verify(inc: Incident, rid: str, now: datetime, remedy: Remedy, repo: IncidentRepository) -> list[Op] | None:
+    """One health check of an executed remediation (a due step). Success, failure or check again."""
+    entry = find(inc, rid)
+    if entry["status"] == "executing":  # the executor died between claim and result
+        return _fail(inc, entry, now, "the executor stopped before recording ARM's answer", repo)
+    if entry["status"] != "verifying":
+        return None
+    resources = remedy.resources()
+    try:
+        ok, seen = healthy(entry, resources) if resources else (False, "ARM not configured")
+    except DependencyFailed as e:
+        ok, seen = False, f"health read failed: {e}"
+    v = entry["verification"]
+    v["checks"] += 1
+    if ok:
+        entry["status"] = "succeeded"
+        inc.record(now, "remediation", AUTOMATION, f"Remediation {rid} ({entry['playbook']}) verified: {seen}",
+                   remediation_id=rid)
+        return [audit(now, inc, entry, "verification", AUTOMATION, "succeeded", seen=seen), *_release(repo, entry)]
+    if now >= parse_iso(v["until"]):
+        return _fail(inc, entry, now, f"not healthy after {v['checks']} checks ({seen})", repo)
+    v["next_at"] = iso(now + VERIFY_EVERY)
+    return []
