@@ -45,7 +45,8 @@ def audit(now: datetime, inc: Incident, entry: Mapping[str, Any], event: str, ac
             "playbook": entry.get("playbook") or "", "resource_id": entry.get("resource_id") or "",
             "outcome": outcome, "request_id": detail.pop("request_id", None) or "", "at": iso(now),
             "detail": json.dumps(detail, default=str)}
-    return Op("insert", f"aud|{iso(now)}|{entry['id']}|{uuid.uuid4().hex[:8]}", data)
+    seq = inc.timeline_seq + len(inc.new_events)  # the timeline event it goes with: unique, ordered
+    return Op("insert", f"aud|{iso(now)}|{entry['id']}|{seq:06d}", data)
 
 
 def find(inc: Incident, rid: str) -> dict[str, Any]:
