@@ -1,0 +1,323 @@
+// Incident-response function app: composition only. Every resource lives in modules/; this file
+// names things, parses the target ids and wires module outputs to module inputs.
+//
+// Deploy with `azd up` (azure.yaml at the repo root; resource-group scope, AZURE_RESOURCE_GROUP)
+// or `az deployment group create -g <rg> -f infra/bicep/main.bicep -p infra/bicep/main.parameters.json`
+// after replacing the ${...} placeholders. See docs/DEPLOY.md.
+targetScope = 'resourceGroup'
+
+// ---- environment -----------------------------------------------------------------------------
+
+@description('azd environment name; part of every resource name and the azd-env-name tag.')
+@minLength(1)
+@maxLength(64)
+param environmentName string
+
+@description('Azure region of every resource (must offer Flex Consumption).')
+param location string = resourceGroup().location
+
+@description('Extra tags for every resource.')
+param extraTags object = {}
+
+// ---- app settings (shared/config.py SETTINGS) ----------------------------------------------
+
+@description('TABLE_NAME: Table Storage table of the incidents.')
+param tableName string = 'incidents'
+
+@description('PUBLIC_BASE_URL: base URL in links the app sends out. Empty: https://<function app host>.')
+param publicBaseUrl string = ''
+
+@description('ESCALATION_SCHEDULE: six-field NCRONTAB schedule of the escalation sweep.')
+param escalationSchedule string = '*/10 * * * * *'
+
+@description('PAGERDUTY_EVENTS_URL: PagerDuty Events API v2 endpoint.')
+param pagerdutyEventsUrl string = 'https://events.pagerduty.com/v2/enqueue'
+
+@description('JIRA_BASE_URL: Jira Cloud site, e.g. https://example.atlassian.net. Empty: no tickets.')
+param jiraBaseUrl string = ''
+
+@description('JIRA_USER: Jira account e-mail the API token belongs to.')
+param jiraUser string = ''
+
+@description('JIRA_PROJECT_KEY: Jira project incident tickets go to.')
+param jiraProjectKey string = ''
+
+@description('STATUSPAGE_API_URL: Statuspage API base URL.')
+param statuspageApiUrl string = 'https://api.statuspage.io/v1'
+
+@description('STATUSPAGE_PAGE_ID: Statuspage page id. Empty: no Statuspage updates.')
+param statuspagePageId string = ''
+
+@description('REMEDIATION_MODE for every playbook unless the runbook file says otherwise.')
+@allowed([
+  'off'
+  'dry-run'
+  'approval'
+  'auto'
+])
+param remediationMode string = 'dry-run'
+
+@description('RUNBOOK_FILE: runbook policy file inside the deployed package. Empty: the shipped runbook.toml.')
+param runbookFile string = ''
+
+@description('API_CONTAINER_APP_ID: ARM id of the API container app (not created here; may be in another resource group or subscription). Empty: none.')
+param apiContainerAppId string = ''
+
+@description('POSTGRES_SERVER_ID: ARM id of the PostgreSQL flexible server (not created here). Empty: none.')
+param postgresServerId string = ''
+
+@description('REDIS_CACHE_ID: ARM id of the Azure Cache for Redis (not created here). Empty: none.')
+param redisCacheId string = ''
+
+@description('AZURE_SUBSCRIPTION_ID: subscription of the remediated resources. Empty: taken from the first target id, else this subscription.')
+param remediationSubscriptionId string = ''
+
+// ---- secrets (Key Vault) ----------------------------------------------------------------------
+
+@description('PAGERDUTY_ROUTING_KEYS: JSON object of on-call role to routing key. Written to Key Vault when non-empty.')
+@secure()
+param pagerdutyRoutingKeys string = ''
+
+@description('SLACK_WEBHOOK_URL: Slack incoming webhook of #incident-active. Written to Key Vault when non-empty.')
+@secure()
+param slackWebhookUrl string = ''
+
+@description('JIRA_API_TOKEN: Jira Cloud API token. Written to Key Vault when non-empty.')
+@secure()
+param jiraApiToken string = ''
+
+@description('STATUSPAGE_API_KEY: Statuspage API key. Written to Key Vault when non-empty.')
+@secure()
+param statuspageApiKey string = ''
+
+@description('Comma-separated setting names whose secret is kept in the vault directly (for example rotated with az keyvault secret set); they stay Key Vault references when the parameter is empty.')
+param vaultOnlySecrets string = ''
+
+// ---- access to the remediated resources ------------------------------------------------------
+
+@description('ARM id of the Container Apps environment of the API app. When set, the identity may join apps to it (ARM checks that on container app writes that carry the environment id). Empty: not granted.')
+param apiManagedEnvironmentId string = ''
+
+@description('Grant read access to the long-running-operation status of Microsoft.App and Microsoft.DBforPostgreSQL at the targets\' subscription (needs rights to create roles there).')
+param grantOperationStatusRead bool = true
+
+// ---- alerting ---------------------------------------------------------------------------------
+
+@description('Add the webhook receiver to the action group. Reading the function key needs the app host running, so the first azd provision (before any code deploy) leaves it false.')
+param wireAlertWebhook bool = true
+
+@description('Action group short name (at most 12 characters).')
+@maxLength(12)
+param actionGroupShortName string = 'incidents'
+
+@description('Secure webhook: Azure Monitor sends an Entra ID token with every alert.')
+param useAadAuth bool = false
+
+@description('Secure webhook: object id of the Entra ID application the token is issued for.')
+param aadObjectId string = ''
+
+@description('Secure webhook: identifier URI of that Entra ID application.')
+param aadIdentifierUri string = ''
+
+@description('Secure webhook: tenant of that Entra ID application.')
+param aadTenantId string = tenant().tenantId
+
+@description('Existing action groups that also receive every alert rule created here (without the custom properties).')
+param additionalActionGroupIds array = []
+
+@description('Comma-separated tenants added to every alert as the tenants custom property. Empty: not added.')
+param alertTenants string = ''
+
+@description('Maximum instances of the function app.')
+param maximumInstanceCount int = 40
+
+// ---- names --------------------------------------------------------------------------------------
+
+var resourceToken = toLower(uniqueString(subscription().id, resourceGroup().id, environmentName))
+var tags = union(extraTags, {
+  'azd-env-name': environmentName
+})
+var functionAppName = 'func-${resourceToken}'
+var deploymentContainerName = 'app-package-${resourceToken}'
+
+// A target id is /subscriptions/{sub}/resourceGroups/{rg}/providers/{ns}/{type}/{name}. An empty
+// id is replaced by a well-formed placeholder so that split() never indexes past the end; every
+// use below is guarded by !empty() of the real id.
+var placeholderId = '${resourceGroup().id}/providers/none/none/none'
+var apiParts = split(empty(apiContainerAppId) ? placeholderId : apiContainerAppId, '/')
+var envParts = split(empty(apiManagedEnvironmentId) ? placeholderId : apiManagedEnvironmentId, '/')
+var postgresParts = split(empty(postgresServerId) ? placeholderId : postgresServerId, '/')
+var redisParts = split(empty(redisCacheId) ? placeholderId : redisCacheId, '/')
+var firstTargetParts = !empty(apiContainerAppId) ? apiParts : (!empty(postgresServerId) ? postgresParts : (!empty(redisCacheId) ? redisParts : split('${subscription().id}/resourceGroups/none', '/')))
+
+// ---- the app -----------------------------------------------------------------------------------
+
+module identity 'modules/identity.bicep' = {
+  name: 'ir-identity-${resourceToken}'
+  params: {
+    name: 'id-${resourceToken}'
+    location: location
+    tags: tags
+  }
+}
+
+module monitoring 'modules/monitoring.bicep' = {
+  name: 'ir-monitoring-${resourceToken}'
+  params: {
+    logAnalyticsName: 'log-${resourceToken}'
+    applicationInsightsName: 'appi-${resourceToken}'
+    location: location
+    tags: tags
+    identityPrincipalId: identity.outputs.principalId
+  }
+}
+
+module storage 'modules/storage.bicep' = {
+  name: 'ir-storage-${resourceToken}'
+  params: {
+    name: 'st${resourceToken}'
+    location: location
+    tags: tags
+    deploymentContainerName: deploymentContainerName
+    tableName: tableName
+    identityPrincipalId: identity.outputs.principalId
+  }
+}
+
+module vault 'modules/keyvault.bicep' = {
+  name: 'ir-keyvault-${resourceToken}'
+  params: {
+    name: 'kv-${resourceToken}'
+    location: location
+    tags: tags
+    identityPrincipalId: identity.outputs.principalId
+    pagerdutyRoutingKeys: pagerdutyRoutingKeys
+    slackWebhookUrl: slackWebhookUrl
+    jiraApiToken: jiraApiToken
+    statuspageApiKey: statuspageApiKey
+    vaultOnlySecrets: empty(vaultOnlySecrets) ? [] : map(split(vaultOnlySecrets, ','), s => trim(s))
+  }
+}
+
+module functionApp 'modules/functionapp.bicep' = {
+  name: 'ir-functionapp-${resourceToken}'
+  params: {
+    name: functionAppName
+    planName: 'plan-${resourceToken}'
+    location: location
+    tags: tags
+    azdServiceName: 'api'
+    identityId: identity.outputs.id
+    identityClientId: identity.outputs.clientId
+    storageAccountName: storage.outputs.name
+    deploymentContainerUrl: storage.outputs.deploymentContainerUrl
+    tablesEndpoint: storage.outputs.tableEndpoint
+    appInsightsConnectionString: monitoring.outputs.connectionString
+    maximumInstanceCount: maximumInstanceCount
+    tableName: tableName
+    publicBaseUrl: publicBaseUrl
+    escalationSchedule: escalationSchedule
+    pagerdutyEventsUrl: pagerdutyEventsUrl
+    jiraBaseUrl: jiraBaseUrl
+    jiraUser: jiraUser
+    jiraProjectKey: jiraProjectKey
+    statuspageApiUrl: statuspageApiUrl
+    statuspagePageId: statuspagePageId
+    remediationSubscriptionId: empty(remediationSubscriptionId) ? firstTargetParts[2] : remediationSubscriptionId
+    armEndpoint: environment().resourceManager
+    apiContainerAppId: apiContainerAppId
+    postgresServerId: postgresServerId
+    redisCacheId: redisCacheId
+    remediationMode: remediationMode
+    runbookFile: runbookFile
+    secretReferences: vault.outputs.references
+  }
+}
+
+// ---- least-privilege access to the remediated resources (in their own resource groups) ------
+
+module apiAccess 'modules/access-containerapp.bicep' = if (!empty(apiContainerAppId)) {
+  name: 'ir-access-api-${resourceToken}'
+  scope: resourceGroup(apiParts[2], apiParts[4])
+  params: {
+    containerAppName: last(apiParts)
+    principalId: identity.outputs.principalId
+    nameSuffix: resourceToken
+    grantOperationStatusRead: grantOperationStatusRead
+  }
+}
+
+module apiEnvironmentAccess 'modules/access-managedenvironment.bicep' = if (!empty(apiManagedEnvironmentId)) {
+  name: 'ir-access-env-${resourceToken}'
+  scope: resourceGroup(envParts[2], envParts[4])
+  params: {
+    managedEnvironmentName: last(envParts)
+    principalId: identity.outputs.principalId
+    nameSuffix: resourceToken
+  }
+}
+
+module postgresAccess 'modules/access-postgres.bicep' = if (!empty(postgresServerId)) {
+  name: 'ir-access-postgres-${resourceToken}'
+  scope: resourceGroup(postgresParts[2], postgresParts[4])
+  params: {
+    serverName: last(postgresParts)
+    principalId: identity.outputs.principalId
+    nameSuffix: resourceToken
+    grantOperationStatusRead: grantOperationStatusRead
+  }
+}
+
+module redisAccess 'modules/access-redis.bicep' = if (!empty(redisCacheId)) {
+  name: 'ir-access-redis-${resourceToken}'
+  scope: resourceGroup(redisParts[2], redisParts[4])
+  params: {
+    cacheName: last(redisParts)
+    principalId: identity.outputs.principalId
+    nameSuffix: resourceToken
+  }
+}
+
+// ---- alerting ---------------------------------------------------------------------------------
+
+module actionGroup 'modules/actiongroup.bicep' = {
+  name: 'ir-actiongroup-${resourceToken}'
+  params: {
+    name: 'ag-${resourceToken}'
+    shortName: actionGroupShortName
+    tags: tags
+    functionAppName: functionApp.outputs.name
+    wireWebhook: wireAlertWebhook
+    useAadAuth: useAadAuth
+    aadObjectId: aadObjectId
+    aadIdentifierUri: aadIdentifierUri
+    aadTenantId: aadTenantId
+  }
+}
+
+module alerts 'modules/alerts.bicep' = {
+  name: 'ir-alerts-${resourceToken}'
+  params: {
+    namePrefix: 'ir-${resourceToken}'
+    tags: tags
+    actionGroupId: actionGroup.outputs.id
+    additionalActionGroupIds: additionalActionGroupIds
+    apiContainerAppId: apiContainerAppId
+    postgresServerId: postgresServerId
+    redisCacheId: redisCacheId
+    alertTenants: alertTenants
+  }
+}
+
+// ---- outputs (azd stores them in the environment) ---------------------------------------------
+
+output AZURE_LOCATION string = location
+output AZURE_TENANT_ID string = tenant().tenantId
+output AZURE_FUNCTION_APP_NAME string = functionApp.outputs.name
+output SERVICE_API_URI string = functionApp.outputs.hostUrl
+output AZURE_IDENTITY_ID string = identity.outputs.id
+output AZURE_IDENTITY_CLIENT_ID string = identity.outputs.clientId
+output AZURE_IDENTITY_PRINCIPAL_ID string = identity.outputs.principalId
+output AZURE_KEY_VAULT_NAME string = vault.outputs.name
+output AZURE_STORAGE_ACCOUNT_NAME string = storage.outputs.name
+output AZURE_ACTION_GROUP_ID string = actionGroup.outputs.id

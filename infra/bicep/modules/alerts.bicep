@@ -1,0 +1,370 @@
+// The alert rules the runbook implies, all notifying the incident-response action group. Each rule
+// carries customProperties (webhook properties) in the vocabulary the classifier reads: impact
+// (core|degraded|minor), scope (all|some|one), optional severity (SEV-1..SEV-4), category and
+// tenants. Metric names are the Azure Monitor names for each resource type.
+
+@description('Prefix of every alert rule name.')
+param namePrefix string
+
+@description('Tags applied to the alert rules.')
+param tags object = {}
+
+@description('Resource id of the incident-response action group; its webhook gets the custom properties.')
+param actionGroupId string
+
+@description('Existing action groups that also receive every rule (without custom properties).')
+param additionalActionGroupIds array = []
+
+@description('ARM id of the API container app. Empty: no API rules.')
+param apiContainerAppId string = ''
+
+@description('ARM id of the PostgreSQL flexible server. Empty: no database rules.')
+param postgresServerId string = ''
+
+@description('ARM id of the Azure Cache for Redis. Empty: no cache rules.')
+param redisCacheId string = ''
+
+@description('Comma-separated tenant ids added as the tenants custom property. Empty: not added.')
+param alertTenants string = ''
+
+@description('API: 5xx responses in 5 minutes above which the Sev1 rule fires.')
+@minValue(1)
+param api5xxThreshold int = 25
+
+@description('API: average response time in milliseconds above which the Sev2 rule fires (runbook: slow response > 5 s).')
+@minValue(1)
+param apiResponseTimeMs int = 5000
+
+@description('API: replica restart count (cumulative per replica) above which the rule fires.')
+@minValue(1)
+param apiRestartThreshold int = 3
+
+@description('PostgreSQL: failed connections in 5 minutes above which the rule fires.')
+@minValue(1)
+param postgresFailedConnectionsThreshold int = 10
+
+@description('Redis: server load percent above which the rule fires.')
+@minValue(1)
+@maxValue(100)
+param redisServerLoadPercent int = 90
+
+var tenantProps = empty(alertTenants) ? {} : {
+  tenants: alertTenants
+}
+var extraActions = [for groupId in additionalActionGroupIds: {
+  actionGroupId: groupId
+}]
+
+var metricRules = [
+  {
+    key: 'api-5xx'
+    targetId: apiContainerAppId
+    description: 'API answers 5xx: more than ${api5xxThreshold} in 5 minutes. Runbook playbook: API unresponsive.'
+    severity: 1
+    windowSize: 'PT5M'
+    criterion: {
+      criterionType: 'StaticThresholdCriterion'
+      name: 'Http5xx'
+      metricNamespace: 'Microsoft.App/containerApps'
+      metricName: 'Requests'
+      dimensions: [
+        {
+          name: 'statusCodeCategory'
+          operator: 'Include'
+          values: [
+            '5xx'
+          ]
+        }
+      ]
+      operator: 'GreaterThan'
+      threshold: api5xxThreshold
+      timeAggregation: 'Total'
+    }
+    properties: {
+      impact: 'core'
+      scope: 'all'
+      category: 'api'
+    }
+  }
+  {
+    key: 'api-response-time'
+    targetId: apiContainerAppId
+    description: 'API average response time over ${apiResponseTimeMs} ms for 5 minutes. Runbook: slow response (> 5 s) is SEV-2.'
+    severity: 2
+    windowSize: 'PT5M'
+    criterion: {
+      criterionType: 'StaticThresholdCriterion'
+      name: 'SlowResponses'
+      metricNamespace: 'Microsoft.App/containerApps'
+      metricName: 'ResponseTime'
+      dimensions: []
+      operator: 'GreaterThan'
+      threshold: apiResponseTimeMs
+      timeAggregation: 'Average'
+    }
+    properties: {
+      impact: 'degraded'
+      scope: 'all'
+      category: 'api'
+    }
+  }
+  {
+    key: 'api-replica-restarts'
+    targetId: apiContainerAppId
+    description: 'API replicas restarting (more than ${apiRestartThreshold} restarts of a replica). Runbook playbook: API unresponsive, steps 2-5.'
+    severity: 2
+    windowSize: 'PT15M'
+    criterion: {
+      criterionType: 'StaticThresholdCriterion'
+      name: 'ReplicaRestarts'
+      metricNamespace: 'Microsoft.App/containerApps'
+      metricName: 'RestartCount'
+      dimensions: []
+      operator: 'GreaterThan'
+      threshold: apiRestartThreshold
+      timeAggregation: 'Maximum'
+    }
+    properties: {
+      impact: 'degraded'
+      scope: 'some'
+      category: 'api'
+    }
+  }
+  {
+    key: 'postgres-down'
+    targetId: postgresServerId
+    description: 'PostgreSQL is not alive (is_db_alive below 1 for 5 minutes). Runbook: database down is SEV-1; playbook: database connection failures.'
+    severity: 0
+    windowSize: 'PT5M'
+    criterion: {
+      criterionType: 'StaticThresholdCriterion'
+      name: 'DatabaseNotAlive'
+      metricNamespace: 'Microsoft.DBforPostgreSQL/flexibleServers'
+      metricName: 'is_db_alive'
+      dimensions: []
+      operator: 'LessThan'
+      threshold: 1
+      timeAggregation: 'Maximum'
+    }
+    properties: {
+      impact: 'core'
+      scope: 'all'
+      severity: 'SEV-1'
+      category: 'database'
+    }
+  }
+  {
+    key: 'postgres-connection-failures'
+    targetId: postgresServerId
+    description: 'PostgreSQL refuses connections: more than ${postgresFailedConnectionsThreshold} failed in 5 minutes. Runbook playbook: database connection failures.'
+    severity: 1
+    windowSize: 'PT5M'
+    criterion: {
+      criterionType: 'StaticThresholdCriterion'
+      name: 'FailedConnections'
+      metricNamespace: 'Microsoft.DBforPostgreSQL/flexibleServers'
+      metricName: 'connections_failed'
+      dimensions: []
+      operator: 'GreaterThan'
+      threshold: postgresFailedConnectionsThreshold
+      timeAggregation: 'Total'
+    }
+    properties: {
+      impact: 'degraded'
+      scope: 'all'
+      category: 'database'
+    }
+  }
+  {
+    key: 'redis-server-load'
+    targetId: redisCacheId
+    description: 'Redis server load above ${redisServerLoadPercent}%. Runbook playbook: Redis failure.'
+    severity: 2
+    windowSize: 'PT5M'
+    criterion: {
+      criterionType: 'StaticThresholdCriterion'
+      name: 'ServerLoad'
+      metricNamespace: 'Microsoft.Cache/redis'
+      metricName: 'serverLoad'
+      dimensions: []
+      operator: 'GreaterThan'
+      threshold: redisServerLoadPercent
+      timeAggregation: 'Maximum'
+    }
+    properties: {
+      impact: 'degraded'
+      scope: 'some'
+      category: 'cache'
+    }
+  }
+  {
+    key: 'redis-errors'
+    targetId: redisCacheId
+    description: 'Redis failover or data loss reported by the cache. Runbook playbook: Redis failure (the app falls back to the database).'
+    severity: 1
+    windowSize: 'PT5M'
+    criterion: {
+      criterionType: 'StaticThresholdCriterion'
+      name: 'FailoverOrDataloss'
+      metricNamespace: 'Microsoft.Cache/redis'
+      metricName: 'errors'
+      dimensions: [
+        {
+          name: 'ErrorType'
+          operator: 'Include'
+          values: [
+            'Failover'
+            'Dataloss'
+          ]
+        }
+      ]
+      operator: 'GreaterThan'
+      threshold: 0
+      timeAggregation: 'Maximum'
+    }
+    properties: {
+      impact: 'degraded'
+      scope: 'all'
+      category: 'cache'
+    }
+  }
+]
+
+resource metricAlerts 'Microsoft.Insights/metricAlerts@2018-03-01' = [for rule in metricRules: if (!empty(rule.targetId)) {
+  name: '${namePrefix}-${rule.key}'
+  location: 'global'
+  tags: tags
+  properties: {
+    description: rule.description
+    severity: rule.severity
+    enabled: true
+    scopes: [
+      rule.targetId
+    ]
+    evaluationFrequency: 'PT1M'
+    windowSize: rule.windowSize
+    autoMitigate: true
+    criteria: {
+      'odata.type': 'Microsoft.Azure.Monitor.SingleResourceMultipleMetricCriteria'
+      allOf: [
+        rule.criterion
+      ]
+    }
+    actions: concat([
+      {
+        actionGroupId: actionGroupId
+        webHookProperties: union(rule.properties, tenantProps)
+      }
+    ], extraActions)
+  }
+}]
+
+// Resource Health (activity log) of the API, the database and the cache. Unavailable and Degraded
+// are separate rules so that each carries its own impact.
+var healthRules = [
+  {
+    key: 'api-health-unavailable'
+    targetId: apiContainerAppId
+    status: 'Unavailable'
+    properties: {
+      impact: 'core'
+      scope: 'all'
+      category: 'api'
+    }
+  }
+  {
+    key: 'api-health-degraded'
+    targetId: apiContainerAppId
+    status: 'Degraded'
+    properties: {
+      impact: 'degraded'
+      scope: 'all'
+      category: 'api'
+    }
+  }
+  {
+    key: 'postgres-health-unavailable'
+    targetId: postgresServerId
+    status: 'Unavailable'
+    properties: {
+      impact: 'core'
+      scope: 'all'
+      severity: 'SEV-1'
+      category: 'database'
+    }
+  }
+  {
+    key: 'postgres-health-degraded'
+    targetId: postgresServerId
+    status: 'Degraded'
+    properties: {
+      impact: 'degraded'
+      scope: 'all'
+      category: 'database'
+    }
+  }
+  {
+    key: 'redis-health-unavailable'
+    targetId: redisCacheId
+    status: 'Unavailable'
+    properties: {
+      impact: 'degraded'
+      scope: 'all'
+      category: 'cache'
+    }
+  }
+  {
+    key: 'redis-health-degraded'
+    targetId: redisCacheId
+    status: 'Degraded'
+    properties: {
+      impact: 'degraded'
+      scope: 'some'
+      category: 'cache'
+    }
+  }
+]
+
+resource healthAlerts 'Microsoft.Insights/activityLogAlerts@2020-10-01' = [for rule in healthRules: if (!empty(rule.targetId)) {
+  name: '${namePrefix}-${rule.key}'
+  location: 'global'
+  tags: tags
+  properties: {
+    description: 'Resource Health reports ${rule.status} for ${last(split(rule.targetId, '/'))}.'
+    enabled: true
+    scopes: [
+      rule.targetId
+    ]
+    condition: {
+      allOf: [
+        {
+          field: 'category'
+          equals: 'ResourceHealth'
+        }
+        {
+          field: 'resourceId'
+          equals: rule.targetId
+        }
+        {
+          anyOf: [
+            {
+              field: 'properties.currentHealthStatus'
+              equals: rule.status
+            }
+          ]
+        }
+      ]
+    }
+    actions: {
+      actionGroups: concat([
+        {
+          actionGroupId: actionGroupId
+          webhookProperties: union(rule.properties, tenantProps)
+        }
+      ], extraActions)
+    }
+  }
+}]
+
+output metricRuleKeys array = [for rule in metricRules: rule.key]
+output healthRuleKeys array = [for rule in healthRules: rule.key]
