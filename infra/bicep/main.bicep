@@ -3,7 +3,7 @@
 //
 // Deploy with `azd up` (azure.yaml at the repo root; resource-group scope, AZURE_RESOURCE_GROUP)
 // or `az deployment group create -g <rg> -f infra/bicep/main.bicep -p infra/bicep/main.parameters.json`
-// after replacing the ${...} placeholders. See docs/DEPLOY.md.
+// after replacing the ${...} placeholders. See README.md, "Deploy".
 targetScope = 'resourceGroup'
 
 // ---- environment -----------------------------------------------------------------------------
