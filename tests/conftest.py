@@ -9,7 +9,7 @@ import pytest
 from shared import bootstrap
 from shared.adapters.clock import FixedClock
 from shared.adapters.memory import InMemoryRecordStore
-from tests.azurite import Azurite
+from devhost.azurite import Azurite
 
 _tables = itertools.count(1)
 

@@ -55,4 +55,4 @@ class DependencyFailed(DomainError):
 
 
 class PolicyError(DomainError):
-    """runbook.toml is invalid. The message names the key and what is wrong."""
+    """runbook.toml or a setting is invalid. The message names the key and what is wrong."""

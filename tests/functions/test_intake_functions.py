@@ -7,7 +7,7 @@ import pytest
 
 from shared import bootstrap
 from shared.adapters.tables.store import TableRecordStore
-from tests.azurite import Azurite
+from devhost.azurite import Azurite
 from tests.payloads import event, metric_alert, resolved
 
 

@@ -15,7 +15,7 @@ from azure.core.exceptions import (AzureError, HttpResponseError, ResourceExists
                                    ResourceModifiedError, ResourceNotFoundError)
 from azure.data.tables import TableClient, TableTransactionError, UpdateMode
 
-from shared.domain.errors import ConcurrencyConflict, StoreUnavailable
+from shared.domain.errors import ConcurrencyConflict, PolicyError, StoreUnavailable
 from shared.ports import Filter, Op, Page, Record
 
 log = logging.getLogger(__name__)
@@ -53,7 +53,7 @@ class TableRecordStore:
                 credential = DefaultAzureCredential()
             client = TableClient(endpoint, table_name, credential=credential, **_CLIENT_OPTIONS)
         else:
-            raise ValueError("set TABLES_CONNECTION_STRING or TABLES_ENDPOINT")
+            raise PolicyError("set TABLES_CONNECTION_STRING or TABLES_ENDPOINT (no Table Storage configured)")
         try:
             client.create_table()
         except ResourceExistsError:

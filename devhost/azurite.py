@@ -1,4 +1,4 @@
-"""Start and stop a real Azurite Table service on a free loopback port (tests, benchmarks)."""
+"""Start and stop a real Azurite Table service on loopback (make run, the tests, the benchmarks)."""
 from __future__ import annotations
 
 import os
@@ -29,9 +29,11 @@ def connection_string(port: int) -> str:
 class Azurite:
     """A running azurite-table process; `stop()` and `start()` again on the same port (outage tests)."""
 
-    def __init__(self, port: int | None = None):
+    def __init__(self, port: int | None = None, location: str | None = None):
+        """`location`: a folder to keep the data in across restarts; None keeps it in memory."""
         self.port = port or free_port()
         self.proc: subprocess.Popen | None = None
+        self.location = location
         self._dir = tempfile.mkdtemp(prefix="azurite-")
 
     @property
@@ -41,9 +43,10 @@ class Azurite:
     def start(self, timeout: float = 30.0) -> "Azurite":
         exe = ROOT / "node_modules" / ".bin" / "azurite-table"
         if not exe.exists():
-            raise RuntimeError("Azurite is not installed: run `npm ci` (make test does)")
+            raise RuntimeError("Azurite is not installed: run `npm ci` (make run and make test do)")
+        storage = ["--location", self.location] if self.location else ["--inMemoryPersistence"]
         self.proc = subprocess.Popen(
-            [str(exe), "--tableHost", "127.0.0.1", "--tablePort", str(self.port), "--inMemoryPersistence",
+            [str(exe), "--tableHost", "127.0.0.1", "--tablePort", str(self.port), *storage,
              "--skipApiVersionCheck", "--disableProductStyleUrl", "--silent"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=self._dir, start_new_session=True)
         deadline = time.monotonic() + timeout

@@ -1,0 +1,1 @@
+"""Benchmarks of the incident-response app against a real (local) Azurite: `make bench`."""
