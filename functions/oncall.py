@@ -42,4 +42,4 @@ def create_silence(req: func.HttpRequest) -> func.HttpResponse:
 
 @bp.route(route="silences/{sid}", methods=["DELETE"], auth_level=FUNCTION)
 def delete_silence(req: func.HttpRequest) -> func.HttpResponse:
-    return http.respond(lambda: silences.delete_silence(req.route_params["sid"], store=b.store()) or {"deleted": True})
+    return http.respond(lambda: silences.delete_silence(req.route_params["sid"], store=b.store(), clock=b.clock()) or {"deleted": True})

@@ -1,8 +1,8 @@
 """ingest_alert: an Azure Monitor alert in, a classified incident in the store out.
 
-New alert: parallel point reads of its index rows, a read of the active silences, then one atomic
-batch with the incident, its timeline, its index rows and its escalation schedule (3 round trips).
-Duplicate: answered from the index (1 round trip). Races are settled by the batch's conditions:
+Duplicate: answered from the alert index (1 read). New alert: that read, then parallel point reads
+of its fingerprint, counter, silences and core-resource rows, then one atomic batch with the
+incident, its timeline, its index rows and its schedule (3 round trips). Races are settled by the batch's conditions:
 the loser re-reads and finds the winner's incident.
 """
 from __future__ import annotations
@@ -23,7 +23,7 @@ from shared.domain.timeutil import iso, parse_iso
 from shared.ports import Clock, Op, RecordStore
 from shared.services import escalation, remediation, repository as keys
 from shared.services.remediation import Remedy
-from shared.services.silences import list_silences, matching
+from shared.services import silences
 from shared.services.repository import IncidentRepository
 from shared.services.schedule import schedule_for
 
@@ -72,10 +72,10 @@ def _fired(alert: Alert, repo: IncidentRepository, clock: Clock, runbook: Runboo
     day = now.strftime("%Y%m%d")
     akey, fkey, ckey = keys.alert_key(alert.alert_id, "F"), keys.fingerprint_key(alert.fingerprint), keys.counter_key(day)
     rkeys = [keys.resource_key(t) for t in core_hits]
-    rows = repo.store.get(keys=[akey, fkey, ckey, *rkeys])
-    if akey in rows:
-        seen = rows[akey].data
-        return IntakeResult(seen["incident_id"], "duplicate", seen.get("severity"))
+    seen = repo.store.get(keys=[akey]).get(akey)
+    if seen is not None:  # a redelivery: one read
+        return IntakeResult(seen.data["incident_id"], "duplicate", seen.data.get("severity"))
+    rows = repo.store.get(keys=[fkey, ckey, silences.INDEX, *rkeys])
 
     c = classify(alert, runbook.rules, core)
     candidates: list[tuple[str, str]] = []
@@ -107,7 +107,7 @@ def _fired(alert: Alert, repo: IncidentRepository, clock: Clock, runbook: Runboo
     counter = rows.get(ckey)
     n = (counter.data["n"] if counter else 0) + 1
     inc = Incident.from_alert(f"INC-{day}-{n:04d}", alert, c, now, core_ids)
-    silence = matching(alert, c.tenants, list_silences(store=repo.store, clock=clock), now)
+    silence = silences.matching(alert, c.tenants, silences.active(rows.get(silences.INDEX)), now)
     if silence:
         inc.silence = silence
         inc.record(now, "silenced", AUTOMATION, f"Matches silence {silence['id']} ({silence['reason']}): "
@@ -125,7 +125,7 @@ def _fired(alert: Alert, repo: IncidentRepository, clock: Clock, runbook: Runboo
 def _resolved(alert: Alert, repo: IncidentRepository, clock: Clock, runbook: Runbook) -> IntakeResult:
     now = clock.now()
     rkey, fkey = keys.alert_key(alert.alert_id, "R"), keys.alert_key(alert.alert_id, "F")
-    rows = repo.store.get(keys=[rkey, fkey])
+    rows = repo.store.get(keys=[rkey, fkey])  # one parallel read: redelivery, or the alert it resolves
     if rkey in rows:
         return IntakeResult(rows[rkey].data["incident_id"], "duplicate", rows[rkey].data.get("severity"))
     if fkey not in rows:

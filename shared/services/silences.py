@@ -1,20 +1,21 @@
 """Silences and maintenance windows: a matching alert still opens an incident, but nobody is paged
-while the silence lasts (the escalation steps are held until it ends).
+while the silence lasts (the escalation ladder starts when it ends).
 
-    sil|<id>    a silence: match (target resource id, alert rule, tenant), start, end, reason
+    sil|index   every silence not yet ended, in one row: intake reads it with its other point reads
 """
 from __future__ import annotations
 
 import json
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Any, Callable
 
 from shared.domain.alerts import Alert
-from shared.domain.errors import InvalidInput, NotFound
+from shared.domain.errors import ConcurrencyConflict, InvalidInput, NotFound
 from shared.domain.timeutil import iso, parse_iso
-from shared.ports import Clock, Op, RecordStore
+from shared.ports import Clock, Op, Record, RecordStore
 
+INDEX = "sil|index"
 MATCH_KEYS = ("target_resource_id", "alert_rule", "tenant")
 
 
@@ -50,26 +51,41 @@ def create_silence(body: dict[str, Any], actor: str, *, store: RecordStore, cloc
     reason = body.get("reason")
     if not isinstance(reason, str) or not reason.strip():
         raise InvalidInput("$.reason", "is required: say why nobody should be paged")
-    sid = f"SIL-{uuid.uuid4().hex[:8]}"
-    silence = {"id": sid, "match": {k: v.strip().lower() for k, v in match.items()}, "start": iso(start),
-               "end": iso(end), "reason": reason.strip()[:500], "created_by": actor, "created_at": iso(now)}
-    store.commit(ops=[Op("insert", f"sil|{sid}", {"doc": json.dumps(silence), "end": iso(end)})])
+    silence = {"id": f"SIL-{uuid.uuid4().hex[:8]}", "match": {k: v.strip().lower() for k, v in match.items()},
+               "start": iso(start), "end": iso(end), "reason": reason.strip()[:500], "created_by": actor,
+               "created_at": iso(now)}
+    _update(store, now, lambda current: [*current, silence])
     return silence
 
 
-def list_silences(*, store: RecordStore, clock: Clock, include_expired: bool = False) -> list[dict[str, Any]]:
+def _update(store: RecordStore, now: datetime, change: Callable[[list[dict]], list[dict]]) -> None:
+    for _ in range(8):
+        rec = store.get(keys=[INDEX]).get(INDEX)
+        current = [s for s in active(rec) if s["end"] > iso(now)]
+        data = {"silences": json.dumps(change(current))}
+        try:
+            store.commit(ops=[Op("replace", INDEX, data, rec.etag) if rec else Op("insert", INDEX, data)])
+            return
+        except ConcurrencyConflict:
+            continue
+    raise ConcurrencyConflict("silences are changing too fast; retry")
+
+
+def active(rec: Record | None) -> list[dict[str, Any]]:
+    """The silences held by the index row (as read by intake)."""
+    return json.loads(rec.data["silences"]) if rec else []
+
+
+def list_silences(*, store: RecordStore, clock: Clock) -> list[dict[str, Any]]:
     now = iso(clock.now())
-    out = [json.loads(r.data["doc"]) for r in store.scan(start="sil|", end="sil}").records]
-    return [s for s in out if include_expired or s["end"] > now]
+    return [s for s in active(store.get(keys=[INDEX]).get(INDEX)) if s["end"] > now]
 
 
-def delete_silence(silence_id: str, *, store: RecordStore) -> None:
+def delete_silence(silence_id: str, *, store: RecordStore, clock: Clock) -> None:
     """Raises NotFound."""
-    key = f"sil|{silence_id}"
-    rec = store.get(keys=[key]).get(key)
-    if rec is None:
+    if not any(s["id"] == silence_id for s in list_silences(store=store, clock=clock)):
         raise NotFound(f"no silence {silence_id!r}")
-    store.commit(ops=[Op("delete", key, etag=rec.etag)])
+    _update(store, clock.now(), lambda current: [s for s in current if s["id"] != silence_id])
 
 
 def matching(alert: Alert, tenants: tuple[str, ...], silences: list[dict[str, Any]], now: datetime) -> dict | None:

@@ -60,3 +60,12 @@ def test_scan_is_ordered_bounded_filtered_and_paged(store):
     assert [r.key for r in store.scan(start="r|010", end="r|013").records] == ["r|010", "r|011", "r|012"]
     ge = store.scan(start="r|", end="r}", filters=[Filter("i", "ge", 27)])
     assert [r.data["i"] for r in ge.records] == [27, 28, 29]
+
+
+def test_a_lone_write_keeps_the_conditions(store):
+    store.commit(ops=[Op("insert", "k", {"v": "1"})])
+    with pytest.raises(ConcurrencyConflict):
+        store.commit(ops=[Op("insert", "k", {"v": "again"})])
+    with pytest.raises(ConcurrencyConflict):
+        store.commit(ops=[Op("delete", "missing", etag="*")])
+    assert store.get(keys=["k"])["k"].data == {"v": "1"}

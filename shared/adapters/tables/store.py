@@ -118,6 +118,8 @@ class TableRecordStore:
             return {}
         if len(ops) > 100:
             raise ValueError("a batch holds at most 100 operations")
+        if len(ops) == 1 and ops[0].kind != "delete":  # a lone delete keeps the batch's not-found error
+            return self._single(ops[0])
         batch = [self._operation(op) for op in ops]
         try:
             results = self._client.submit_transaction(batch)
@@ -139,6 +141,24 @@ class TableRecordStore:
             if op.kind != "delete":
                 etags[op.key] = meta.get("etag", "")
         return etags
+
+    def _single(self, op: Op) -> dict[str, str]:
+        """One write without the batch envelope: a third of the cost of a one-entry transaction."""
+        kind, entity, *options = self._operation(op)
+        kwargs = options[0] if options else {}
+        call = {"create": self._client.create_entity, "upsert": self._client.upsert_entity,
+                "update": self._client.update_entity}[kind]
+        try:
+            meta = call(entity, **kwargs)
+        except (ResourceExistsError, ResourceModifiedError, ResourceNotFoundError) as e:
+            raise ConcurrencyConflict(f"write refused: {type(e).__name__}") from e
+        except HttpResponseError as e:
+            if e.status_code in (404, 409, 412):
+                raise ConcurrencyConflict(f"write refused: {e.status_code}") from e
+            raise _unavailable(e) from e
+        except AzureError as e:
+            raise _unavailable(e) from e
+        return {op.key: meta.get("etag", "")}
 
     def _operation(self, op: Op) -> tuple:
         entity = {"PartitionKey": self._pk, "RowKey": op.key, **op.data}
