@@ -87,6 +87,8 @@ class Timer:
     cron: cron.Cron | None
     error: str | None
     idle: threading.Lock = field(default_factory=threading.Lock)
+    guard: threading.Lock = field(default_factory=threading.Lock)
+    missed: tuple | None = None      # an occurrence that came while a run was going on
 
 
 def discover(app: func.FunctionApp,
@@ -267,25 +269,36 @@ class Host:
             t.join(timeout=5)
 
     def _fire(self, timer: Timer, past_due: bool, due_at: datetime, next_at: datetime | None) -> None:
-        if not timer.idle.acquire(blocking=False):
-            log.warning("timer %s: skipped the %s occurrence, the last one is still running",
-                        timer.name, due_at.isoformat())
-            return
-        status = {"Last": due_at.isoformat(), "Next": next_at.isoformat() if next_at else None,
-                  "LastUpdated": due_at.isoformat()}
-        request = TimerRequest(past_due=past_due, schedule_status=status, schedule={"AdjustForDST": True})
-        threading.Thread(target=self._run, args=(timer, request), daemon=True).start()
+        with timer.guard:
+            if not timer.idle.acquire(blocking=False):
+                # As on Azure: a run never overlaps itself; the occurrence runs, past due, when the
+                # current run ends (several missed occurrences make one late run).
+                log.warning("timer %s: the %s occurrence waits for the running one", timer.name, due_at.isoformat())
+                timer.missed = (due_at, next_at)
+                return
+        threading.Thread(target=self._run, args=(timer, _request(past_due, due_at, next_at)), daemon=True).start()
 
     def _run(self, timer: Timer, request: TimerRequest) -> None:
-        started = time.perf_counter()
-        try:
-            invoke(timer.fn, timer.arg, request)
-            log.debug("Executed 'Functions.%s' (Succeeded, %.0f ms)", timer.name,
-                      (time.perf_counter() - started) * 1000)
-        except Exception:  # a failed timer run is logged; the next occurrence still fires, as on Azure
-            log.exception("Executed 'Functions.%s' (Failed)", timer.name)
-        finally:
-            timer.idle.release()
+        while True:
+            started = time.perf_counter()
+            try:
+                invoke(timer.fn, timer.arg, request)
+                log.debug("Executed 'Functions.%s' (Succeeded, %.0f ms)", timer.name,
+                          (time.perf_counter() - started) * 1000)
+            except Exception:  # a failed timer run is logged; the next occurrence still fires, as on Azure
+                log.exception("Executed 'Functions.%s' (Failed)", timer.name)
+            with timer.guard:
+                missed, timer.missed = timer.missed, None
+                if missed is None or self._stop.is_set():
+                    timer.idle.release()
+                    return
+            request = _request(True, *missed)
+
+
+def _request(past_due: bool, due_at: datetime, next_at: datetime | None) -> TimerRequest:
+    status = {"Last": due_at.isoformat(), "Next": next_at.isoformat() if next_at else None,
+              "LastUpdated": due_at.isoformat()}
+    return TimerRequest(past_due=past_due, schedule_status=status, schedule={"AdjustForDST": True})
 
 
 def serve(app: func.FunctionApp, *, port: int = 7071, host: str = "127.0.0.1",

@@ -12,4 +12,4 @@ bp = func.Blueprint()
 def post_alert(req: func.HttpRequest) -> func.HttpResponse:
     return http.respond(lambda: ingest_alert(http.body_json(req), store=b.store(), clock=b.clock(),
                                              runbook=b.runbook(), core=b.core(),
-                                             remedy=b.remedy()).as_dict(), status=202)
+                                             remedy=b.remedy(), paging=b.paging()).as_dict(), status=202)

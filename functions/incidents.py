@@ -23,7 +23,8 @@ def get_incident(req: func.HttpRequest) -> func.HttpResponse:
 def declare_incident(req: func.HttpRequest) -> func.HttpResponse:
     def run():
         body = http.body_object(req, required=True)
-        return commands.declare(body, http.actor(req, body), store=b.store(), clock=b.clock(), runbook=b.runbook())
+        return commands.declare(body, http.actor(req, body), store=b.store(), clock=b.clock(), runbook=b.runbook(),
+                                paging=b.paging())
     return http.respond(run, status=201)
 
 
@@ -39,7 +40,7 @@ def resolve_incident(req: func.HttpRequest) -> func.HttpResponse:
 
 @bp.route(route="incidents/{id}/severity", methods=["POST"], auth_level=FUNCTION)
 def set_severity(req: func.HttpRequest) -> func.HttpResponse:
-    return _command(req, commands.set_severity)
+    return _command(req, commands.set_severity, paging=True)
 
 
 @bp.route(route="incidents/{id}/status", methods=["POST"], auth_level=FUNCTION)

@@ -24,7 +24,7 @@ def add_override(req: func.HttpRequest) -> func.HttpResponse:
 
 @bp.route(route="oncall/overrides/{oid}", methods=["DELETE"], auth_level=FUNCTION)
 def remove_override(req: func.HttpRequest) -> func.HttpResponse:
-    return http.respond(lambda: oncall.remove_override(req.route_params["oid"], store=b.store()) or {"deleted": True})
+    return http.respond(lambda: oncall.remove_override(req.route_params["oid"], store=b.store(), clock=b.clock()) or {"deleted": True})
 
 
 @bp.route(route="silences", methods=["GET"], auth_level=FUNCTION)

@@ -48,7 +48,8 @@ class Harness:
         return Paging(routable_roles=frozenset(self.keys), load_overrides=lambda: load_overrides(self.store))
 
     def alert(self, payload: dict[str, Any]) -> dict[str, Any]:
-        return ingest_alert(payload, store=self.store, clock=self.clock, runbook=self.runbook, core=CORE).as_dict()
+        return ingest_alert(payload, store=self.store, clock=self.clock, runbook=self.runbook, core=CORE,
+                            paging=self.paging()).as_dict()
 
     def tick(self):
         report = sweep(store=self.store, clock=self.clock, runbook=self.runbook, paging=self.paging())
@@ -65,5 +66,5 @@ class Harness:
 
     def command(self, name: str, incident_id: str, body: dict | None = None, actor: str = "alice"):
         fn = getattr(commands, name)
-        kwargs = {"paging": self.paging()} if name in ("acknowledge", "resolve", "set_status") else {}
+        kwargs = {"paging": self.paging()} if name in ("acknowledge", "resolve", "set_status", "set_severity") else {}
         return fn(incident_id, body or {}, actor, store=self.store, clock=self.clock, runbook=self.runbook, **kwargs)

@@ -73,7 +73,7 @@ def resolve(incident_id: str, body: dict[str, Any], actor: str, *, store: Record
 
 
 def set_severity(incident_id: str, body: dict[str, Any], actor: str, *, store: RecordStore, clock: Clock,
-                 runbook: Runbook) -> dict[str, Any]:
+                 runbook: Runbook, paging: Paging) -> dict[str, Any]:
     """Reclassify and re-plan the ladder. Raises InvalidInput, NotFound, Conflict (resolved)."""
     severity = norm_severity(body.get("severity", ""))
     if severity is None:
@@ -84,6 +84,7 @@ def set_severity(incident_id: str, body: dict[str, Any], actor: str, *, store: R
         now = clock.now()
         if inc.set_severity(severity, reason, actor, now):
             escalation.replan(inc, runbook, now)
+            return escalation.fire_due(inc, now, runbook, paging)  # overdue steps of the new ladder: now
         return []
     return _change(incident_id, apply, store=store, runbook=runbook)
 
@@ -122,8 +123,8 @@ def add_note(incident_id: str, body: dict[str, Any], actor: str, *, store: Recor
     return _change(incident_id, apply, store=store, runbook=runbook)
 
 
-def declare(body: dict[str, Any], actor: str, *, store: RecordStore, clock: Clock, runbook: Runbook
-            ) -> dict[str, Any]:
+def declare(body: dict[str, Any], actor: str, *, store: RecordStore, clock: Clock, runbook: Runbook,
+            paging: Paging) -> dict[str, Any]:
     """Open an incident by hand: title, and severity or impact + scope. Raises InvalidInput."""
     title = _text(body, "title", 300)
     severity = norm_severity(body["severity"]) if "severity" in body else None
@@ -155,7 +156,8 @@ def declare(body: dict[str, Any], actor: str, *, store: RecordStore, clock: Cloc
         n = (counter.data["n"] if counter else 0) + 1
         inc = Incident.declare(f"INC-{day}-{n:04d}", title=title, c=c, actor=actor, now=now)
         escalation.plan(inc, runbook, now)
-        ops = repo.save_ops(inc, None, schedule_for(inc, runbook))
+        pages = escalation.fire_due(inc, now, runbook, paging)
+        ops = repo.save_ops(inc, None, schedule_for(inc, runbook)) + pages
         ops.append(Op("replace", counter.key, {"n": n}, counter.etag) if counter
                    else Op("insert", keys.counter_key(day), {"n": n}))
         try:

@@ -115,6 +115,16 @@ def fire(inc: Incident, name: str, now: datetime, runbook: Runbook, paging: Pagi
     return ops
 
 
+def fire_due(inc: Incident, now: datetime, runbook: Runbook, paging: Paging) -> list[Op]:
+    """Fire at once every pending step already due (the 0-minute step when an incident opens; the
+    overdue steps of a new ladder after a severity change)."""
+    ops: list[Op] = []
+    for step in pending(inc.escalation, inc.state):
+        if due_at(step, inc.created_at, hold_until(inc), inc.escalation.get("advanced")) <= now:
+            ops += fire(inc, step.name, now, runbook, paging) or []
+    return ops
+
+
 def check_sla(inc: Incident, which: str, now: datetime) -> bool:
     """Record a breach of the `which` clock once. Returns False when it was met in time."""
     due = parse_iso(inc.sla.get(f"{which}_due"))

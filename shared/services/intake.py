@@ -1,8 +1,9 @@
 """ingest_alert: an Azure Monitor alert in, a classified incident in the store out.
 
 Duplicate: answered from the alert index (1 read). New alert: that read, then parallel point reads
-of its fingerprint, counter, silences and core-resource rows, then one atomic batch with the
-incident, its timeline, its index rows and its schedule (3 round trips). Races are settled by the batch's conditions:
+of its fingerprint, counter, silences, overrides and core-resource rows, then one atomic batch with
+the incident, its timeline, its index rows, its schedule and the pages of its 0-minute step
+(3 round trips). Races are settled by the batch's conditions:
 the loser re-reads and finds the winner's incident.
 """
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import logging
 import random
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Callable
 
@@ -23,7 +24,8 @@ from shared.domain.timeutil import iso, parse_iso
 from shared.ports import Clock, Op, RecordStore
 from shared.services import escalation, remediation, repository as keys
 from shared.services.remediation import Remedy
-from shared.services import silences
+from shared.services import oncall, silences
+from shared.services.escalation import Paging
 from shared.services.repository import IncidentRepository
 from shared.services.schedule import schedule_for
 
@@ -53,7 +55,7 @@ def retrying(attempt: Callable[[], IntakeResult], what: str, incident: str = "")
 
 
 def ingest_alert(payload: Any, *, store: RecordStore, clock: Clock, runbook: Runbook,
-                 core: dict[str, str], remedy: Remedy | None = None) -> IntakeResult:
+                 core: dict[str, str], remedy: Remedy | None = None, paging: Paging | None = None) -> IntakeResult:
     """Parse, de-duplicate, correlate or create. Raises InvalidInput/UnsupportedSchema for bad input,
     StoreUnavailable when the store is down (nothing is written then)."""
     alert = parse_alert(payload)
@@ -61,11 +63,12 @@ def ingest_alert(payload: Any, *, store: RecordStore, clock: Clock, runbook: Run
     if alert.is_resolved:
         return retrying(lambda: _resolved(alert, repo, clock, runbook), "resolved alert")
     remedy = remedy or Remedy(core=core)
-    return retrying(lambda: _fired(alert, repo, clock, runbook, core, remedy), "fired alert")
+    paging = paging or Paging()
+    return retrying(lambda: _fired(alert, repo, clock, runbook, core, remedy, paging), "fired alert")
 
 
 def _fired(alert: Alert, repo: IncidentRepository, clock: Clock, runbook: Runbook,
-           core: dict[str, str], remedy: Remedy) -> IntakeResult:
+           core: dict[str, str], remedy: Remedy, paging: Paging) -> IntakeResult:
     now = clock.now()
     core_ids = frozenset(core.values())
     core_hits = [t for t in alert.target_ids if t in core_ids]
@@ -75,7 +78,8 @@ def _fired(alert: Alert, repo: IncidentRepository, clock: Clock, runbook: Runboo
     seen = repo.store.get(keys=[akey]).get(akey)
     if seen is not None:  # a redelivery: one read
         return IntakeResult(seen.data["incident_id"], "duplicate", seen.data.get("severity"))
-    rows = repo.store.get(keys=[fkey, ckey, silences.INDEX, *rkeys])
+    rows = repo.store.get(keys=[fkey, ckey, silences.INDEX, oncall.INDEX, *rkeys])
+    paging = replace(paging, load_overrides=lambda: oncall.overrides_in(rows.get(oncall.INDEX)))
 
     c = classify(alert, runbook.rules, core)
     candidates: list[tuple[str, str]] = []
@@ -96,10 +100,12 @@ def _fired(alert: Alert, repo: IncidentRepository, clock: Clock, runbook: Runboo
             continue
         if not inc.is_open:
             continue
+        outbox = []
         if inc.join(alert, c, now, core_ids, why):
             escalation.replan(inc, runbook, now)
+            outbox = escalation.fire_due(inc, now, runbook, paging)
         remediation.on_alert(inc, alert, runbook, remedy, now)
-        ops = repo.save_ops(inc, etag, schedule_for(inc, runbook))
+        ops = repo.save_ops(inc, etag, schedule_for(inc, runbook)) + outbox
         ops += [Op("insert", akey, {"incident_id": inc.id, "severity": inc.severity}), *index_rows(inc)]
         repo.store.commit(ops=ops)
         return IntakeResult(inc.id, "correlated", inc.severity)
@@ -113,8 +119,9 @@ def _fired(alert: Alert, repo: IncidentRepository, clock: Clock, runbook: Runboo
         inc.record(now, "silenced", AUTOMATION, f"Matches silence {silence['id']} ({silence['reason']}): "
                    f"nobody is paged until {silence['until']}", silence_id=silence["id"])
     escalation.plan(inc, runbook, now)
+    outbox = escalation.fire_due(inc, now, runbook, paging)  # the 0-minute step, in the same batch
     remediation.on_alert(inc, alert, runbook, remedy, now)
-    ops = repo.save_ops(inc, None, schedule_for(inc, runbook))
+    ops = repo.save_ops(inc, None, schedule_for(inc, runbook)) + outbox
     ops += [Op("replace", ckey, {"n": n}, counter.etag) if counter else Op("insert", ckey, {"n": n}),
             Op("insert", akey, {"incident_id": inc.id, "severity": inc.severity}), *index_rows(inc)]
     repo.store.commit(ops=ops)

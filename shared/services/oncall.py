@@ -1,21 +1,41 @@
 """On-call: who holds each role now (rotation plus overrides), and the overrides themselves.
 
-    ovr|<id>    an override: role, person, start, end (stored in Table Storage, not in the policy)
+    ovr|index   every override not yet ended, in one row (a point read for intake and the sweep)
 """
 from __future__ import annotations
 
 import json
 import uuid
-from typing import Any
+from datetime import datetime
+from typing import Any, Callable
 
-from shared.domain.errors import NotFound, PolicyError
+from shared.domain.errors import ConcurrencyConflict, NotFound, PolicyError
 from shared.domain.roster import Override, Roster, validate_override
 from shared.domain.timeutil import iso
-from shared.ports import Clock, Op, RecordStore
+from shared.ports import Clock, Op, Record, RecordStore
+
+INDEX = "ovr|index"
+
+
+def overrides_in(rec: Record | None) -> list[Override]:
+    return [Override.from_dict(d) for d in (json.loads(rec.data["overrides"]) if rec else [])]
 
 
 def load_overrides(store: RecordStore) -> list[Override]:
-    return [Override.from_dict(json.loads(r.data["doc"])) for r in store.scan(start="ovr|", end="ovr}").records]
+    return overrides_in(store.get(keys=[INDEX]).get(INDEX))
+
+
+def _update(store: RecordStore, now: datetime, change: Callable[[list[dict]], list[dict]]) -> None:
+    for _ in range(8):
+        rec = store.get(keys=[INDEX]).get(INDEX)
+        current = [o.to_dict() for o in overrides_in(rec) if o.end > now]  # ended ones drop out
+        data = {"overrides": json.dumps(change(current))}
+        try:
+            store.commit(ops=[Op("replace", INDEX, data, rec.etag) if rec else Op("insert", INDEX, data)])
+            return
+        except ConcurrencyConflict:
+            continue
+    raise ConcurrencyConflict("overrides are changing too fast; retry")
 
 
 def who_is_on_call(*, roster: Roster | None, store: RecordStore, clock: Clock) -> dict[str, Any]:
@@ -27,22 +47,25 @@ def who_is_on_call(*, roster: Roster | None, store: RecordStore, clock: Clock) -
         for o in roster.now_all(now, load_overrides(store))]}
 
 
+def list_overrides(*, store: RecordStore, clock: Clock) -> list[dict[str, Any]]:
+    now = clock.now()
+    return [o.to_dict() for o in load_overrides(store) if o.end > now]
+
+
 def add_override(body: Any, actor: str, *, store: RecordStore, clock: Clock) -> dict[str, Any]:
     """Raises InvalidInput naming the field."""
     now = clock.now()
     if isinstance(body, dict):
         body = {k: v for k, v in body.items() if k != "actor"}  # the actor is recorded as created_by
     fields = validate_override(body, now)
-    oid = f"OVR-{uuid.uuid4().hex[:8]}"
-    override = Override.from_dict({**fields, "id": oid, "created_by": actor, "created_at": iso(now)})
-    store.commit(ops=[Op("insert", f"ovr|{oid}", {"doc": json.dumps(override.to_dict())})])
-    return override.to_dict()
+    override = Override.from_dict({**fields, "id": f"OVR-{uuid.uuid4().hex[:8]}", "created_by": actor,
+                                   "created_at": iso(now)}).to_dict()
+    _update(store, now, lambda current: [*current, override])
+    return override
 
 
-def remove_override(override_id: str, *, store: RecordStore) -> None:
+def remove_override(override_id: str, *, store: RecordStore, clock: Clock) -> None:
     """Raises NotFound."""
-    key = f"ovr|{override_id}"
-    rec = store.get(keys=[key]).get(key)
-    if rec is None:
+    if not any(o["id"] == override_id for o in list_overrides(store=store, clock=clock)):
         raise NotFound(f"no override {override_id!r}")
-    store.commit(ops=[Op("delete", key, etag=rec.etag)])
+    _update(store, clock.now(), lambda current: [o for o in current if o["id"] != override_id])

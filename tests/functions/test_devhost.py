@@ -238,23 +238,28 @@ def test_run_on_startup_fires_at_once():
         running.stop()
 
 
-def test_a_timer_never_overlaps_itself():
-    release, calls = threading.Event(), []
-    skipped = Signal("still running")
-    logging.getLogger("devhost.server").addHandler(skipped)
+def test_a_timer_never_overlaps_itself_and_runs_missed_occurrences_once_past_due():
+    release, calls, second = threading.Event(), [], threading.Event()
+    waiting = Signal("waits for the running one")
+    logging.getLogger("devhost.server").addHandler(waiting)
 
     def slow(timer):
         calls.append(timer)
+        if len(calls) == 2:
+            second.set()
         release.wait(10)
 
     running = serve(timer_app("* * * * * *", slow), port=0, time_scale=100, key=KEY)
     try:
-        assert skipped.seen.wait(10)
-        assert len(calls) == 1
+        assert waiting.seen.wait(10)
+        assert len(calls) == 1          # never two at once
+        release.set()
+        assert second.wait(10)          # the missed occurrences ran once more, marked past due
+        assert calls[1].past_due is True
     finally:
         release.set()
         running.stop()
-        logging.getLogger("devhost.server").removeHandler(skipped)
+        logging.getLogger("devhost.server").removeHandler(waiting)
 
 
 def test_timer_exceptions_are_logged_not_fatal(caplog):

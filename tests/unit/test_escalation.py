@@ -223,7 +223,7 @@ def test_editing_the_runbook_does_not_change_a_running_incident(h):
 def test_declared_incident_follows_its_ladder(h):
     from shared.services.commands import declare
     inc = declare({"title": "Checkout broken", "impact": "core", "scope": "all"}, "carol",
-                  store=h.store, clock=h.clock, runbook=h.runbook)
+                  store=h.store, clock=h.clock, runbook=h.runbook, paging=h.paging())
     assert inc["severity"] == "SEV-1" and inc["source"] == "manual"
     h.tick()
     assert pages(h, inc["id"]) == ["primary"]
