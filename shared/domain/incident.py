@@ -92,7 +92,8 @@ class Incident:
                 self.core_targets.append(t)
 
     def join(self, alert: Alert, c: Classification, now: datetime, core_ids: frozenset[str], why: str) -> bool:
-        """Add a correlated alert. Severity only rises. Returns True when the severity rose."""
+        """Add a correlated alert. Severity only rises. Returns True when the severity rose or the incident
+        became a security incident (either re-plans its ladder)."""
         refire = alert.alert_id in self.alerts
         self._add_alert(alert, core_ids)
         self.tenants = sorted(set(self.tenants) | set(c.tenants))
@@ -103,13 +104,18 @@ class Incident:
             self.phase, self.monitoring_since = "investigating", None
             self.record(now, "phase", AUTOMATION, "An alert fired again during the stability window: "
                         "back to investigating")
-        if severity_rank(c.severity) < severity_rank(self.severity):
+        rose = severity_rank(c.severity) < severity_rank(self.severity)
+        if rose:
             old, self.severity = self.severity, c.severity
             self.classification = c.as_dict()
             self.record(now, "severity", AUTOMATION, f"Severity raised {old} → {c.severity}: {c.reason}",
                         old=old, new=c.severity)
+        if c.security and not self.classification.get("security"):
+            self.classification = {**self.classification, "security": True, "category": c.category or "security"}
+            self.record(now, "security", AUTOMATION, f"A security alert joined: this is now a security incident "
+                        f"({c.reason})")
             return True
-        return False
+        return rose
 
     def resolve_alert(self, alert_id: str, resolved_at: datetime, now: datetime) -> bool:
         """Mark one alert resolved. Returns True when that left every alert resolved (phase monitoring)."""

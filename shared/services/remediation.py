@@ -62,6 +62,11 @@ def on_alert(inc: Incident, alert: Alert, runbook: Runbook, remedy: Remedy, now:
     sel = select_playbook(runbook.remediation, AlertFacts.from_alert(alert), core=remedy.core, security=security,
                           env_mode=remedy.env_mode)
     if security:
+        for r in inc.remediations:  # a security alert joined: nothing that has not run yet may run
+            if r["status"] in ("pending", "awaiting-approval", "approved"):
+                r["status"], r["reason"] = "refused", SECURITY_REASON
+                inc.record(now, "remediation", AUTOMATION, f"Remediation {r['id']} ({r['playbook']}) withdrawn: "
+                           f"{SECURITY_REASON}", remediation_id=r["id"])
         if not any(r["status"] == "refused" and r["playbook"] is None for r in inc.remediations):
             inc.remediations.append({"id": f"REM-{uuid.uuid4().hex[:6]}", "playbook": None, "resource_id": None,
                                      "mode": "off", "status": "refused", "reason": SECURITY_REASON,

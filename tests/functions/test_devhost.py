@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -161,7 +162,11 @@ def test_access_log_has_one_line_per_request_and_never_the_key(host, caplog):
     caplog.set_level(logging.INFO, logger="devhost.access")
     call(host, "GET", f"/api/incidents/9?code={KEY}&x=1")
     call(host, "GET", "/api/incidents/9", headers={"x-functions-key": KEY})
-    lines = [r.getMessage() for r in caplog.records if r.name == "devhost.access"]
+    # the server thread writes its access line just after the answer has gone out: wait for it
+    lines, pause, deadline = [], threading.Event(), time.monotonic() + 5
+    while len(lines) < 2 and time.monotonic() < deadline:
+        pause.wait(0.01)
+        lines = [r.getMessage() for r in caplog.records if r.name == "devhost.access"]
     assert len(lines) == 2
     assert lines[0].startswith("GET /api/incidents/9?code=***&x=1 200 ") and lines[0].endswith("ms")
     assert all(KEY not in r.getMessage() for r in caplog.records)

@@ -114,3 +114,80 @@ def _incident(azurite, incident_id: str) -> dict:
     store = TableRecordStore.from_settings(connection_string=azurite.connection_string, endpoint="",
                                            table_name="accept3")
     return get_incident(incident_id, store=store)
+
+
+def remediation_env(arm: FakeArm, mode: str) -> dict[str, str]:
+    return {"REMEDIATION_MODE": mode, "AZURE_ARM_ENDPOINT": arm.url, "AZURE_SUBSCRIPTION_ID": arm.subscription_id,
+            "API_CONTAINER_APP_ID": arm.app_id, "POSTGRES_SERVER_ID": arm.server_id, "REDIS_CACHE_ID": arm.cache_id}
+
+
+def outage_alerts(local: Local, arm: FakeArm, tag: str) -> dict[str, str]:
+    """A Redis alert storm, a database outage, a 5xx alert just after a deployment, a security alert."""
+    fired = local.host.clock.now().strftime("%Y-%m-%dT%H:%M:%SZ")
+    storm = [local.post("alerts", metric_alert(f"{tag}-redis-{i}", target=arm.cache_id, rule="redis-errors",
+                                                metric="errors", severity="Sev1", fired=fired))["incident_id"]
+             for i in range(20)]
+    db = local.post("alerts", metric_alert(f"{tag}-pg", target=arm.server_id, rule="pg-alive", metric="is_db_alive",
+                                           severity="Sev0", fired=fired))["incident_id"]
+    api = local.post("alerts", metric_alert(f"{tag}-api", target=arm.app_id, rule="api-5xx-rate", metric="Requests",
+                                            severity="Sev1", fired=fired))["incident_id"]
+    vault = arm.cache_id.split("/providers/")[0] + "/providers/Microsoft.KeyVault/vaults/kv-procgenie-prod"
+    sec = local.post("alerts", metric_alert(f"{tag}-sec", target=vault, rule="key-listed", metric="errors",
+                                            severity="Sev3", fired=fired,
+                                            custom={"category": "security"}))["incident_id"]
+    assert len(set(storm)) == 1
+    return {"redis": storm[0], "db": db, "api": api, "security": sec}
+
+
+def statuses(local: Local, inc: str) -> list[str]:
+    return [r["status"] for r in local.get(f"incidents/{inc}")["remediations"]]
+
+
+def deployment_five_minutes_ago(arm: FakeArm):
+    t0 = datetime.now().astimezone()
+    arm.set_app(mode="Multiple")
+    arm.add_revision("ca-procgenie-api--v1", t0 - timedelta(days=2), traffic=0)
+    arm.add_revision("ca-procgenie-api--v2", t0 - timedelta(minutes=5), traffic=100)
+
+
+def test_remediation_on_the_local_host_in_auto_mode(azurite):
+    with FakeArm() as arm:
+        deployment_five_minutes_ago(arm)
+        local = Local(azurite, "accept4auto", remediation_env(arm, "auto"))
+        try:
+            inc = outage_alerts(local, arm, "auto")
+            for key in ("redis", "db", "api"):
+                poll_until(lambda: "succeeded" in statuses(local, inc[key]), 30)
+            poll_until(lambda: local.host.clock.now() - at(local.get(f"incidents/{inc['redis']}")["created_at"])
+                       > timedelta(minutes=5), 10)
+            security = local.get(f"incidents/{inc['security']}")
+        finally:
+            local.stop()
+        writes = arm.writes()
+        assert len([w for w in writes if w.path.endswith("/forceReboot")]) == 1
+        [restart] = [w for w in writes if w.path.endswith("/restart")]
+        assert restart.body == {"restartWithFailover": True, "failoverMode": "ForcedFailover"}
+        [patch] = [w for w in writes if w.method == "PATCH"]
+        assert patch.body["properties"]["configuration"]["ingress"]["traffic"] == [
+            {"revisionName": "ca-procgenie-api--v1", "weight": 100}]
+        assert len(writes) == 3
+        assert [r["status"] for r in security["remediations"]] == ["refused"]
+        assert "do not destroy evidence" in security["remediations"][0]["reason"]
+
+
+def test_remediation_on_the_local_host_in_the_default_mode_writes_nothing(azurite):
+    with FakeArm() as arm:
+        deployment_five_minutes_ago(arm)
+        env = remediation_env(arm, "")
+        del env["REMEDIATION_MODE"]  # the default: dry-run
+        local = Local(azurite, "accept4dry", env)
+        try:
+            inc = outage_alerts(local, arm, "dry")
+            for key in ("redis", "db", "api"):
+                poll_until(lambda: "dry-run" in statuses(local, inc[key]), 30)
+            poll_until(lambda: local.host.clock.now() - at(local.get(f"incidents/{inc['redis']}")["created_at"])
+                       > timedelta(minutes=5), 10)
+        finally:
+            local.stop()
+        assert arm.writes() == []
+        assert any(r.method == "GET" for r in arm.requests)

@@ -324,3 +324,22 @@ def test_racing_sweeps_execute_once(table_store, clock, arm):
         t.join()
     assert len([w for w in arm.writes() if w.path.endswith("/forceReboot")]) == 1
     assert env.rem(inc)["status"] == "verifying"
+
+
+def test_a_security_alert_joining_an_incident_withdraws_its_pending_remediation(memory_store, clock, arm):
+    env = Env(memory_store, clock, arm, mode="approval")
+    inc = env.alert("r1", target=arm.cache_id, rule="redis-errors", metric="errors", severity="Sev1")["incident_id"]
+    env.tick()
+    assert env.rem(inc)["status"] == "awaiting-approval"
+    joined = env.alert("s1", target=arm.cache_id, rule="redis-key-exfiltration", metric="errors", severity="Sev3",
+                       custom={"category": "security"})
+    assert joined == {"incident_id": inc, "outcome": "correlated", "severity": "SEV-1"}
+    shown = env.show(inc)
+    assert shown["security"] is True
+    assert [r["status"] for r in shown["remediations"]] == ["refused", "refused"]
+    from shared.domain.errors import Conflict
+    with pytest.raises(Conflict):
+        commands.decide_remediation(inc, shown["remediations"][0]["id"], {}, "alice", store=memory_store,
+                                    clock=clock, runbook=RUNBOOK)
+    env.tick(60)
+    assert arm.writes() == []

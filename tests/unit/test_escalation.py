@@ -227,3 +227,15 @@ def test_declared_incident_follows_its_ladder(h):
     assert inc["severity"] == "SEV-1" and inc["source"] == "manual"
     h.tick()
     assert pages(h, inc["id"]) == ["primary"]
+
+
+def test_a_security_alert_joining_an_open_incident_pages_security_lead_and_vp_at_once(h):
+    inc = h.alert(metric_alert("a1", severity="Sev2", metric="ResponseTime"))["incident_id"]
+    h.tick()
+    h.run_for(3)
+    h.alert(metric_alert("s1", severity="Sev3", rule="api-5xx", custom={"category": "security"}))
+    h.tick()
+    shown = h.show(inc)
+    assert shown["security"] is True and shown["severity"] == "SEV-1"
+    assert {"security_lead", "vp_engineering"} <= set(pages(h, inc))
+    assert pages(h, inc).count("primary") == 1
