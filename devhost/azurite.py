@@ -29,9 +29,12 @@ def connection_string(port: int) -> str:
 class Azurite:
     """A running azurite-table process; `stop()` and `start()` again on the same port (outage tests)."""
 
-    def __init__(self, port: int | None = None, location: str | None = None):
-        """`location`: a folder to keep the data in across restarts; None keeps it in memory."""
+    def __init__(self, port: int | None = None, location: str | None = None,
+                 tls: tuple[str, str] | None = None):
+        """`location`: a folder to keep the data in across restarts; None keeps it in memory.
+        `tls`: (cert PEM path, key PEM path) to serve https with OAuth bearer tokens (identity tests)."""
         self.port = port or free_port()
+        self.tls = tls
         self.proc: subprocess.Popen | None = None
         self.location = location
         self._dir = tempfile.mkdtemp(prefix="azurite-")
@@ -45,6 +48,8 @@ class Azurite:
         if not exe.exists():
             raise RuntimeError("Azurite is not installed: run `npm ci` (make run and make test do)")
         storage = ["--location", self.location] if self.location else ["--inMemoryPersistence"]
+        if self.tls:
+            storage += ["--oauth", "basic", "--cert", self.tls[0], "--key", self.tls[1]]
         self.proc = subprocess.Popen(
             [str(exe), "--tableHost", "127.0.0.1", "--tablePort", str(self.port), *storage,
              "--skipApiVersionCheck", "--disableProductStyleUrl", "--silent"],

@@ -40,18 +40,19 @@ class TableRecordStore:
 
     @classmethod
     def from_settings(cls, *, connection_string: str, endpoint: str, table_name: str,
-                      credential: Any = None) -> "TableRecordStore":
+                      credential: Any = None, **client_options: Any) -> "TableRecordStore":
         """Connection string (Azurite, keys) or endpoint + token credential (managed identity).
 
         Creates the table if it is missing. Raises StoreUnavailable when storage cannot be reached.
         """
         if connection_string:
-            client = TableClient.from_connection_string(connection_string, table_name, **_CLIENT_OPTIONS)
+            client = TableClient.from_connection_string(connection_string, table_name,
+                                                        **_CLIENT_OPTIONS, **client_options)
         elif endpoint:
             if credential is None:
                 from azure.identity import DefaultAzureCredential  # only when identity-based
                 credential = DefaultAzureCredential()
-            client = TableClient(endpoint, table_name, credential=credential, **_CLIENT_OPTIONS)
+            client = TableClient(endpoint, table_name, credential=credential, **_CLIENT_OPTIONS, **client_options)
         else:
             raise PolicyError("set TABLES_CONNECTION_STRING or TABLES_ENDPOINT (no Table Storage configured)")
         try:
