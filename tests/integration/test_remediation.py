@@ -2,6 +2,7 @@
 clients against a loopback ARM, verification, guardrails and audit, on an injected clock."""
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 import pytest
@@ -343,3 +344,20 @@ def test_a_security_alert_joining_an_incident_withdraws_its_pending_remediation(
                                     clock=clock, runbook=RUNBOOK)
     env.tick(60)
     assert arm.writes() == []
+
+
+def test_one_action_in_flight_per_resource(env, arm):
+    deployed_20_minutes_ago(arm, "Single")
+    inc = api_5xx(env)["incident_id"]
+    assert env.alert("c1", target=arm.app_id, rule="api-cpu-high", metric="CpuPercentage",
+                     severity="Sev2")["incident_id"] == inc
+    env.tick()
+    rems = [r for r in env.show(inc)["remediations"] if r["playbook"]]
+    assert sorted(r["playbook"] for r in rems) == ["rollback", "scale-out"]
+    env.tick(10)
+    rems = {r["playbook"]: r for r in env.show(inc)["remediations"] if r["playbook"]}
+    assert len(arm.writes()) == 1
+    ran = [r for r in rems.values() if r["status"] == "verifying"]
+    held = [r for r in rems.values() if r["status"] == "refused"]
+    assert len(ran) == 1 and len(held) == 1
+    assert "already in flight" in json.dumps(env.show(inc)["timeline"])
