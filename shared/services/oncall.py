@@ -4,38 +4,24 @@
 """
 from __future__ import annotations
 
-import json
 import uuid
-from datetime import datetime
-from typing import Any, Callable
+from typing import Any
 
-from shared.domain.errors import ConcurrencyConflict, NotFound, PolicyError
+from shared.domain.errors import NotFound, PolicyError
 from shared.domain.roster import Override, Roster, validate_override
 from shared.domain.timeutil import iso
-from shared.ports import Clock, Op, Record, RecordStore
+from shared.ports import Clock, Record, RecordStore
+from shared.services import listrow
 
 INDEX = "ovr|index"
 
 
 def overrides_in(rec: Record | None) -> list[Override]:
-    return [Override.from_dict(d) for d in (json.loads(rec.data["overrides"]) if rec else [])]
+    return [Override.from_dict(d) for d in listrow.items(rec)]
 
 
 def load_overrides(store: RecordStore) -> list[Override]:
     return overrides_in(store.get(keys=[INDEX]).get(INDEX))
-
-
-def _update(store: RecordStore, now: datetime, change: Callable[[list[dict]], list[dict]]) -> None:
-    for _ in range(8):
-        rec = store.get(keys=[INDEX]).get(INDEX)
-        current = [o.to_dict() for o in overrides_in(rec) if o.end > now]  # ended ones drop out
-        data = {"overrides": json.dumps(change(current))}
-        try:
-            store.commit(ops=[Op("replace", INDEX, data, rec.etag) if rec else Op("insert", INDEX, data)])
-            return
-        except ConcurrencyConflict:
-            continue
-    raise ConcurrencyConflict("overrides are changing too fast; retry")
 
 
 def who_is_on_call(*, roster: Roster | None, store: RecordStore, clock: Clock) -> dict[str, Any]:
@@ -60,7 +46,7 @@ def add_override(body: Any, actor: str, *, store: RecordStore, clock: Clock) -> 
     fields = validate_override(body, now)
     override = Override.from_dict({**fields, "id": f"OVR-{uuid.uuid4().hex[:8]}", "created_by": actor,
                                    "created_at": iso(now)}).to_dict()
-    _update(store, now, lambda current: [*current, override])
+    listrow.change(store, INDEX, now, lambda current: [*current, override])
     return override
 
 
@@ -68,4 +54,4 @@ def remove_override(override_id: str, *, store: RecordStore, clock: Clock) -> No
     """Raises NotFound."""
     if not any(o["id"] == override_id for o in list_overrides(store=store, clock=clock)):
         raise NotFound(f"no override {override_id!r}")
-    _update(store, clock.now(), lambda current: [o for o in current if o["id"] != override_id])
+    listrow.change(store, INDEX, clock.now(), lambda current: [o for o in current if o["id"] != override_id])

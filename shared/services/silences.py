@@ -5,15 +5,15 @@ while the silence lasts (the escalation ladder starts when it ends).
 """
 from __future__ import annotations
 
-import json
 import uuid
 from datetime import datetime
-from typing import Any, Callable
+from typing import Any
 
 from shared.domain.alerts import Alert
-from shared.domain.errors import ConcurrencyConflict, InvalidInput, NotFound
+from shared.domain.errors import InvalidInput, NotFound
 from shared.domain.timeutil import iso, parse_iso
-from shared.ports import Clock, Op, Record, RecordStore
+from shared.ports import Clock, Record, RecordStore
+from shared.services import listrow
 
 INDEX = "sil|index"
 MATCH_KEYS = ("target_resource_id", "alert_rule", "tenant")
@@ -54,26 +54,13 @@ def create_silence(body: dict[str, Any], actor: str, *, store: RecordStore, cloc
     silence = {"id": f"SIL-{uuid.uuid4().hex[:8]}", "match": {k: v.strip().lower() for k, v in match.items()},
                "start": iso(start), "end": iso(end), "reason": reason.strip()[:500], "created_by": actor,
                "created_at": iso(now)}
-    _update(store, now, lambda current: [*current, silence])
+    listrow.change(store, INDEX, now, lambda current: [*current, silence])
     return silence
-
-
-def _update(store: RecordStore, now: datetime, change: Callable[[list[dict]], list[dict]]) -> None:
-    for _ in range(8):
-        rec = store.get(keys=[INDEX]).get(INDEX)
-        current = [s for s in active(rec) if s["end"] > iso(now)]
-        data = {"silences": json.dumps(change(current))}
-        try:
-            store.commit(ops=[Op("replace", INDEX, data, rec.etag) if rec else Op("insert", INDEX, data)])
-            return
-        except ConcurrencyConflict:
-            continue
-    raise ConcurrencyConflict("silences are changing too fast; retry")
 
 
 def active(rec: Record | None) -> list[dict[str, Any]]:
     """The silences held by the index row (as read by intake)."""
-    return json.loads(rec.data["silences"]) if rec else []
+    return listrow.items(rec)
 
 
 def list_silences(*, store: RecordStore, clock: Clock) -> list[dict[str, Any]]:
@@ -85,7 +72,7 @@ def delete_silence(silence_id: str, *, store: RecordStore, clock: Clock) -> None
     """Raises NotFound."""
     if not any(s["id"] == silence_id for s in list_silences(store=store, clock=clock)):
         raise NotFound(f"no silence {silence_id!r}")
-    _update(store, clock.now(), lambda current: [s for s in current if s["id"] != silence_id])
+    listrow.change(store, INDEX, clock.now(), lambda current: [s for s in current if s["id"] != silence_id])
 
 
 def matching(alert: Alert, tenants: tuple[str, ...], silences: list[dict[str, Any]], now: datetime) -> dict | None:
