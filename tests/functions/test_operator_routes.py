@@ -91,3 +91,37 @@ def test_the_real_app_on_the_local_host_needs_the_key_except_for_health(app):
         assert requests.get(f"{url}/health", timeout=5).status_code in (200, 503)   # anonymous: never 401
     finally:
         host.stop()
+
+
+def test_incidentctl_against_the_real_app_on_the_local_host(app):
+    import io
+    import json
+
+    import function_app
+    from devhost.server import serve
+    from incidentctl.__main__ import main
+    host = serve(function_app.app, port=0, timers=False, key="k-ctl")
+    env = {"INCIDENT_API_URL": f"{host.url}/api", "FUNCTIONS_KEY": "k-ctl", "INCIDENT_ACTOR": "erin"}
+
+    def ctl(*argv):
+        out, err = io.StringIO(), io.StringIO()
+        code = main(list(argv), env=env, stdout=out, stderr=err)
+        return code, out.getvalue(), err.getvalue()
+    try:
+        app.call("post_alert", body=metric_alert("a1", severity="Sev0"))
+        code, out, _ = ctl("list")
+        assert code == 0 and "INC-20261127-0001" in out and "SEV-1" in out
+        assert ctl("ack", "INC-20261127-0001", "-m", "looking")[0] == 0
+        assert ctl("note", "INC-20261127-0001", "rolled", "back")[0] == 0
+        assert ctl("severity", "INC-20261127-0001", "SEV-2", "--reason", "one region")[0] == 0
+        code, out, _ = ctl("show", "INC-20261127-0001", "--json")
+        shown = json.loads(out)
+        assert shown["state"] == "acknowledged" and shown["severity"] == "SEV-2"
+        assert {e["actor"] for e in shown["timeline"] if e["kind"] in ("acknowledged", "note")} == {"erin"}
+        assert ctl("resolve", "INC-20261127-0001")[0] == 0
+        code, _, err = ctl("ack", "INC-20261127-0001")
+        assert code == 1 and "409" in err
+        code, out, _ = ctl("oncall")
+        assert code == 0 and "primary" in out
+    finally:
+        host.stop()
