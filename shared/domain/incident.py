@@ -17,6 +17,8 @@ from shared.domain.timeutil import iso, parse_iso
 STATES = ("triggered", "acknowledged", "resolved")
 PHASES = ("investigating", "identified", "monitoring", "resolved")
 AUTOMATION = "automation"
+RECENT_ALERTS = 50  # an incident keeps facts of its latest alerts only: a long storm of stateless
+                    # log alerts must not outgrow the entity (each alert's state is its index row)
 
 
 @dataclass(frozen=True)
@@ -43,7 +45,9 @@ class Incident:
     acknowledged_at: datetime | None = None
     resolved_at: datetime | None = None
     source: str = "alert"
-    alerts: dict[str, dict[str, Any]] = field(default_factory=dict)  # alert id -> facts
+    alerts: dict[str, dict[str, Any]] = field(default_factory=dict)  # the latest RECENT_ALERTS: id -> facts
+    alert_count: int = 0     # every alert that joined, however many
+    firing: int = 0          # of those, how many have not resolved
     tenants: list[str] = field(default_factory=list)
     core_targets: list[str] = field(default_factory=list)
     monitoring_since: datetime | None = None
@@ -84,9 +88,13 @@ class Incident:
         return self.state != "resolved"
 
     def _add_alert(self, alert: Alert, core_ids: frozenset[str]) -> None:
+        self.alert_count += 1
+        self.firing += 1
         self.alerts[alert.alert_id] = {"fingerprint": alert.fingerprint, "rule": alert.alert_rule,
                                        "fired_at": iso(alert.fired_at), "resolved_at": None,
                                        "targets": list(alert.target_ids)}
+        while len(self.alerts) > RECENT_ALERTS:
+            del self.alerts[next(iter(self.alerts))]
         for t in alert.target_ids:
             if t in core_ids and t not in self.core_targets:
                 self.core_targets.append(t)
@@ -94,12 +102,10 @@ class Incident:
     def join(self, alert: Alert, c: Classification, now: datetime, core_ids: frozenset[str], why: str) -> bool:
         """Add a correlated alert. Severity only rises. Returns True when the severity rose or the incident
         became a security incident (either re-plans its ladder)."""
-        refire = alert.alert_id in self.alerts
         self._add_alert(alert, core_ids)
         self.tenants = sorted(set(self.tenants) | set(c.tenants))
         self.record(now, "alert-correlated", "azure-monitor",
-                    f"{'Fired again' if refire else 'Correlated'}: '{alert.alert_rule or alert.alert_id}' ({why})",
-                    alert_id=alert.alert_id)
+                    f"Correlated: '{alert.alert_rule or alert.alert_id}' ({why})", alert_id=alert.alert_id)
         if self.phase == "monitoring":
             self.phase, self.monitoring_since = "investigating", None
             self.record(now, "phase", AUTOMATION, "An alert fired again during the stability window: "
@@ -117,13 +123,14 @@ class Incident:
             return True
         return rose
 
-    def resolve_alert(self, alert_id: str, resolved_at: datetime, now: datetime) -> bool:
-        """Mark one alert resolved. Returns True when that left every alert resolved (phase monitoring)."""
-        facts = self.alerts[alert_id]
-        facts["resolved_at"] = iso(resolved_at)
-        self.record(now, "alert-resolved", "azure-monitor", f"Alert '{facts.get('rule') or alert_id}' resolved",
-                    alert_id=alert_id)
-        if self.is_open and all(a["resolved_at"] for a in self.alerts.values()) and self.phase != "monitoring":
+    def resolve_alert(self, alert_id: str, rule: str | None, resolved_at: datetime, now: datetime) -> bool:
+        """Mark one of its firing alerts resolved (the caller knows it fired here and had not resolved).
+        Returns True when that left every alert resolved (phase monitoring)."""
+        self.firing = max(0, self.firing - 1)
+        if alert_id in self.alerts:
+            self.alerts[alert_id]["resolved_at"] = iso(resolved_at)
+        self.record(now, "alert-resolved", "azure-monitor", f"Alert '{rule or alert_id}' resolved", alert_id=alert_id)
+        if self.is_open and self.firing == 0 and self.phase != "monitoring":
             self.phase, self.monitoring_since = "monitoring", now
             self.record(now, "phase", AUTOMATION, "Every alert has resolved: monitoring for stability")
             return True

@@ -138,8 +138,7 @@ def _resolved(alert: Alert, repo: IncidentRepository, clock: Clock, runbook: Run
     if fkey not in rows:
         return IntakeResult(None, "ignored", None)
     inc, etag = repo.load(rows[fkey].data["incident_id"])
-    if alert.alert_id in inc.alerts:
-        inc.resolve_alert(alert.alert_id, alert.resolved_at or now, now)
+    inc.resolve_alert(alert.alert_id, alert.alert_rule, alert.resolved_at or now, now)
     ops = repo.save_ops(inc, etag, schedule_for(inc, runbook))
     ops.append(Op("insert", rkey, {"incident_id": inc.id, "severity": inc.severity}))
     repo.store.commit(ops=ops)

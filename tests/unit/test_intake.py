@@ -8,6 +8,7 @@ from shared.domain.errors import InvalidInput, StoreUnavailable, UnsupportedSche
 from shared.domain.policy import Runbook
 from shared.services.intake import ingest_alert
 from shared.services.queries import get_incident
+from shared.services.repository import incident_key
 from shared.services.sweep import sweep
 from shared import bootstrap
 from tests.payloads import API_ID, CORE, OTHER_ID, PG_ID, event, metric_alert, resolved
@@ -170,3 +171,23 @@ def test_store_down_raises_unavailable_and_writes_nothing(ingest, memory_store):
     memory_store.available = True
     assert memory_store.scan(start="", end="~").records == []
     assert ingest(metric_alert("a1"))["outcome"] == "created"
+
+
+def test_a_long_storm_keeps_the_incident_small_and_still_knows_when_all_resolved(ingest, memory_store, clock):
+    from shared.domain.incident import RECENT_ALERTS
+    bodies = [metric_alert(f"s{i}", rule="log-errors") for i in range(RECENT_ALERTS * 3)]
+    inc_id = ingest(bodies[0])["incident_id"]
+    for b in bodies[1:]:
+        assert ingest(b)["outcome"] == "correlated"
+    shown = show(memory_store, inc_id)
+    assert shown["alert_count"] == len(bodies) and shown["alerts_firing"] == len(bodies)
+    assert len(shown["alert_ids"]) == RECENT_ALERTS
+    for b in bodies[:-1]:
+        ingest(resolved(b))
+    assert show(memory_store, inc_id)["phase"] == "investigating"
+    ingest(resolved(bodies[-1]))
+    ingest(resolved(bodies[-1]))          # a redelivered Resolved does not count twice
+    shown = show(memory_store, inc_id)
+    assert shown["alerts_firing"] == 0 and shown["phase"] == "monitoring"
+    row = memory_store.get(keys=[incident_key(inc_id)])[incident_key(inc_id)]
+    assert sum(len(str(v)) for v in row.data.values()) < 64_000   # bounded, however long the storm
