@@ -11,6 +11,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Callable
 
 from shared.domain.errors import ConcurrencyConflict, NotFound
 from shared.domain.incident import AUTOMATION, Incident
@@ -38,9 +39,18 @@ class SweepReport:
     finished_at: str | None = None
 
 
+def uses_arm(step: str) -> bool:
+    """Diagnostics and remediation steps call Azure Resource Manager; the escalation steps never do."""
+    return step == diagnostics.DIAGNOSE or step.startswith("rem:")
+
+
 def sweep(*, store: RecordStore, clock: Clock, runbook: Runbook, paging: Paging | None = None,
-          remedy: Remedy | None = None) -> SweepReport:
-    """Apply every step due by now. Raises StoreUnavailable when the store is down."""
+          remedy: Remedy | None = None, only: Callable[[str], bool] | None = None,
+          record_health: bool = True) -> SweepReport:
+    """Apply every step due by now (those `only` accepts). Raises StoreUnavailable when the store is down.
+
+    The timers run two sweeps: escalation (pages, SLA, stability) and ARM work (diagnostics,
+    remediation), so a slow Resource Manager can never hold a page back."""
     now = clock.now()
     repo = IncidentRepository(store)
     paging = paging or Paging()
@@ -54,6 +64,8 @@ def sweep(*, store: RecordStore, clock: Clock, runbook: Runbook, paging: Paging 
             log.warning("sweep budget spent: %d due steps left for the next tick", report.deferred)
             break
         incident_id, step = rec.data["incident_id"], rec.data["step"]
+        if only is not None and not only(step):
+            continue
         if step.startswith(remediation.EXEC):  # claims, acts on ARM and records in its own batches
             ran = remediation_run.execute(repo=repo, incident_id=incident_id, rid=step[len(remediation.EXEC):],
                                           runbook=runbook, remedy=remedy, clock=clock)
@@ -70,7 +82,8 @@ def sweep(*, store: RecordStore, clock: Clock, runbook: Runbook, paging: Paging 
             except ConcurrencyConflict:
                 continue  # another writer changed the incident: re-read and decide again
     report.finished_at = iso(clock.now())
-    store.commit(ops=[Op("upsert", SWEEP_META, {"finished_at": report.finished_at, "due": report.due})])
+    if record_health:
+        store.commit(ops=[Op("upsert", SWEEP_META, {"finished_at": report.finished_at, "due": report.due})])
     return report
 
 
