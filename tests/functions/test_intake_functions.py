@@ -147,3 +147,21 @@ def test_health_is_503_until_a_sweep_ran_then_200(app, clock):
     assert status == 200 and out["status"] == "ok"
     clock.advance(seconds=31)
     assert app.call("get_health", method="GET")[0] == 503
+
+
+def test_concurrent_distinct_alerts_get_distinct_sequential_ids(app):
+    barrier = threading.Barrier(10)
+    answers: list = []
+
+    def deliver(i):
+        barrier.wait()
+        answers.append(app.call("post_alert", body=metric_alert(f"d{i}", target=f"/subscriptions/s/resourceGroups/r/"
+                                                              f"providers/Microsoft.Web/sites/s{i}", rule=f"r{i}")))
+
+    threads = [threading.Thread(target=deliver, args=(i,)) for i in range(10)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    ids = sorted(o["incident_id"] for s, o in answers if s == 202 and o["outcome"] == "created")
+    assert ids == [f"INC-20261127-{n:04d}" for n in range(1, 11)]
