@@ -63,6 +63,22 @@ class Alert:
     def is_resolved(self) -> bool:
         return self.monitor_condition == RESOLVED
 
+    @property
+    def is_recovery_notice(self) -> bool:
+        """A notice that a problem is over, which Azure sends as a new *Fired* alert: Service Health
+        at stage (or status) Resolved, Resource Health back to Available. It must not open an incident."""
+        data = self.raw.get("data") if isinstance(self.raw, Mapping) else None
+        context = data.get("alertContext") if isinstance(data, Mapping) else None
+        if not isinstance(context, Mapping):
+            return False
+        props = context.get("properties") if isinstance(context.get("properties"), Mapping) else {}
+        if self.monitoring_service == "ServiceHealth":
+            return "resolved" in {str(props.get("stage", "")).lower(), str(self.event_status or "").lower()}
+        if self.monitoring_service == "Resource Health":
+            return str(props.get("currentHealthStatus", "")).lower() == "available" or \
+                str(self.event_status or "").lower() == "resolved"
+        return False
+
 
 _SERVICES = {k.replace(" ", "").replace("-", "").lower(): v for k, v in {
     "Platform": "Platform", "Log Analytics": "Log Analytics", "Application Insights": "Application Insights",

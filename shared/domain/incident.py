@@ -136,6 +136,18 @@ class Incident:
             return True
         return False
 
+    def recovered(self, alert: Alert, now: datetime) -> bool:
+        """Azure reports the problem of `alert`'s fingerprint over (a recovery notice): its firing alerts
+        that the incident still knows are resolved. Returns True when that left none firing."""
+        ended = [aid for aid, a in self.alerts.items()
+                 if a["fingerprint"] == alert.fingerprint and not a["resolved_at"]]
+        self.record(now, "recovery", "azure-monitor", f"{alert.monitoring_service} reports recovery: "
+                    f"{alert.summary or alert.alert_rule}", alert_id=alert.alert_id)
+        done = False
+        for aid in ended:
+            done = self.resolve_alert(aid, self.alerts[aid].get("rule"), alert.fired_at, now) or done
+        return done
+
     def stable_since(self, now: datetime, window: timedelta) -> bool:
         return self.phase == "monitoring" and self.monitoring_since is not None and now >= self.monitoring_since + window
 

@@ -81,6 +81,8 @@ def _fired(alert: Alert, repo: IncidentRepository, clock: Clock, runbook: Runboo
     rows = repo.store.get(keys=[fkey, ckey, silences.INDEX, oncall.INDEX, *rkeys])
     paging = replace(paging, load_overrides=lambda: oncall.overrides_in(rows.get(oncall.INDEX)))
 
+    if alert.is_recovery_notice:
+        return _recovery(alert, rows.get(fkey), akey, repo, runbook, now)
     c = classify(alert, runbook.rules, core)
     candidates: list[tuple[str, str]] = []
     if fkey in rows:
@@ -127,6 +129,24 @@ def _fired(alert: Alert, repo: IncidentRepository, clock: Clock, runbook: Runboo
     repo.store.commit(ops=ops)
     log.info("incident %s opened: %s", inc.id, c.reason, extra={"incident_id": inc.id})
     return IntakeResult(inc.id, "created", inc.severity)
+
+
+def _recovery(alert: Alert, fp_row, akey: str, repo: IncidentRepository, runbook: Runbook,
+              now: datetime) -> IntakeResult:
+    """A recovery notice resolves the open incident of its fingerprint; it never opens one."""
+    if fp_row is None:
+        return IntakeResult(None, "ignored", None)
+    try:
+        inc, etag = repo.load(fp_row.data["incident_id"])
+    except NotFound:
+        return IntakeResult(None, "ignored", None)
+    if not inc.is_open:
+        return IntakeResult(inc.id, "ignored", inc.severity)
+    inc.recovered(alert, now)
+    ops = repo.save_ops(inc, etag, schedule_for(inc, runbook))
+    ops.append(Op("insert", akey, {"incident_id": inc.id, "severity": inc.severity}))
+    repo.store.commit(ops=ops)
+    return IntakeResult(inc.id, "resolved", inc.severity)
 
 
 def _resolved(alert: Alert, repo: IncidentRepository, clock: Clock, runbook: Runbook) -> IntakeResult:

@@ -191,3 +191,29 @@ def test_a_long_storm_keeps_the_incident_small_and_still_knows_when_all_resolved
     assert shown["alerts_firing"] == 0 and shown["phase"] == "monitoring"
     row = memory_store.get(keys=[incident_key(inc_id)])[incident_key(inc_id)]
     assert sum(len(str(v)) for v in row.data.values()) < 64_000   # bounded, however long the storm
+
+
+def resource_health(alert_id: str, status: str, fired: str) -> dict:
+    body = event("test-resourcehealth-fired.json")
+    body["data"]["essentials"]["alertId"] = f"/subscriptions/x/providers/Microsoft.AlertsManagement/alerts/{alert_id}"
+    body["data"]["essentials"]["alertTargetIDs"] = [PG_ID.lower()]
+    body["data"]["essentials"]["firedDateTime"] = fired
+    body["data"]["alertContext"]["properties"]["currentHealthStatus"] = status
+    return body
+
+
+def test_resource_health_back_to_available_resolves_instead_of_opening(ingest, memory_store, clock):
+    down = ingest(resource_health("rh1", "Unavailable", "2026-11-27T03:00:00Z"))
+    assert down["outcome"] == "created" and down["severity"] == "SEV-1"
+    clock.advance(minutes=4)
+    up = ingest(resource_health("rh2", "Available", "2026-11-27T03:04:00Z"))
+    assert up == {"incident_id": down["incident_id"], "outcome": "resolved", "severity": "SEV-1"}
+    shown = show(memory_store, down["incident_id"])
+    assert shown["phase"] == "monitoring" and shown["alerts_firing"] == 0
+    assert any(e["kind"] == "recovery" for e in shown["timeline"])
+
+
+def test_a_recovery_notice_alone_opens_nothing(ingest, memory_store):
+    assert ingest(event("test-servicehealth-fired.json"))["outcome"] == "ignored"   # stage Resolved
+    assert ingest(resource_health("rh9", "Available", "2026-11-27T03:00:00Z"))["outcome"] == "ignored"
+    assert memory_store.scan(start="inc|", end="inc}").records == []
