@@ -7,7 +7,7 @@ import azure.functions as func
 
 from shared import bootstrap as b
 from shared.services.outbox import deliver
-from shared.services.sweep import sweep, uses_arm
+from shared.services.sweep import ARM, ESC, sweep
 
 bp = func.Blueprint()
 log = logging.getLogger(__name__)
@@ -16,7 +16,7 @@ log = logging.getLogger(__name__)
 @bp.timer_trigger(schedule="%ESCALATION_SCHEDULE%", arg_name="timer", run_on_startup=False, use_monitor=False)
 def escalation_sweep(timer: func.TimerRequest) -> None:
     report = sweep(store=b.store(), clock=b.clock(), runbook=b.runbook(), paging=b.paging(),
-                   only=lambda step: not uses_arm(step))
+                   lane=ESC)
     sent = deliver(store=b.store(), clock=b.clock(), pager=b.pager(),
                    routing_keys=b.settings().pagerduty_routing_keys, base_url=b.settings().public_base_url)
     if report.due or sent.details:
@@ -27,6 +27,6 @@ def escalation_sweep(timer: func.TimerRequest) -> None:
 @bp.timer_trigger(schedule="%ESCALATION_SCHEDULE%", arg_name="timer", run_on_startup=False, use_monitor=False)
 def remediation_sweep(timer: func.TimerRequest) -> None:
     report = sweep(store=b.store(), clock=b.clock(), runbook=b.runbook(), paging=b.paging(), remedy=b.remedy(),
-                   only=uses_arm, record_health=False)
+                   lane=ARM, record_health=False)
     if report.applied:
         log.info("remediation sweep: %d applied", len(report.applied))

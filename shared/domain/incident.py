@@ -57,7 +57,8 @@ class Incident:
     diagnostics: dict[str, Any] = field(default_factory=dict)
     pir: dict[str, Any] = field(default_factory=dict)
     silence: dict[str, Any] | None = None
-    scheduled: dict[str, str] = field(default_factory=dict)  # step -> due ISO: rows of the due index
+    scheduled: dict[str, str] = field(default_factory=dict)  # step -> due ISO, earliest first
+    lanes: dict[str, str] = field(default_factory=dict)      # lane -> due ISO: its due-index rows
     timeline_seq: int = 0
     new_events: list[TimelineEvent] = field(default_factory=list, repr=False)
 

@@ -3,12 +3,13 @@
 One partition holds every record, ordered by key:
 
     inc|<inv>               an incident (inv = its id inverted, so a scan is newest first)
-    tl|<inv>|<seq>          its timeline, append-only
+    tl|<inv>|<seq>          its timeline, append-only: one row per change, holding that change's events
     alert|<h>|F / |R        alert id (hashed) + condition -> incident: de-duplication
     fp|<h>                  fingerprint (rule + targets) -> the incident it opened
     res|<h>                 core resource -> last incident and time: correlation window
     seq|<yyyymmdd>          the day's incident counter
-    due|<iso>|<id>|<step>   the due index: scheduled work, read by the sweep up to "now"
+    due|<iso>|<id>|<lane>   the due index: when the incident's next work of a lane (esc: escalation,
+                            SLA, stability; arm: diagnostics, remediation) falls due
 
 so a state change, its timeline, its index rows and its schedule commit in one atomic batch.
 """
@@ -65,19 +66,24 @@ def counter_key(day: str) -> str:
     return f"seq|{day}"
 
 
-def due_key(due_at: str, incident_id: str, step: str) -> str:
-    return f"due|{due_at}|{incident_id}|{step}"
+def due_key(due_at: str, incident_id: str, lane: str) -> str:
+    return f"due|{due_at}|{incident_id}|{lane}"
 
 
-def encode_doc(doc: Mapping[str, Any]) -> dict[str, str]:
-    text = json.dumps(doc, separators=(",", ":"), sort_keys=True)
+def lane_of(step: str) -> str:
+    """Diagnostics and remediation steps call Azure Resource Manager ("arm"); the rest never do ("esc")."""
+    return "arm" if step == "diag" or step.startswith("rem:") else "esc"
+
+
+def encode_doc(doc: Any) -> dict[str, str]:
+    text = json.dumps(doc, separators=(",", ":"), sort_keys=True, default=str)
     parts = [text[i:i + CHUNK] for i in range(0, len(text), CHUNK)] or [""]
     if len(parts) > MAX_CHUNKS:
         raise ValueError("document too large for one entity")
     return {f"doc{i}": p for i, p in enumerate(parts)}
 
 
-def decode_doc(data: Mapping[str, Any]) -> dict[str, Any]:
+def decode_doc(data: Mapping[str, Any]) -> Any:
     parts = []
     i = 0
     while f"doc{i}" in data:
@@ -106,7 +112,8 @@ class IncidentRepository:
         out, after = [], None
         while True:
             page = self.store.scan(start=prefix, end=prefix + "~", limit=1000, after=after)
-            out.extend({k: r.data[k] for k in ("at", "kind", "actor", "text")} for r in page.records)
+            for r in page.records:
+                out.extend({k: e[k] for k in ("at", "kind", "actor", "text")} for e in decode_doc(r.data))
             if page.continuation is None:
                 return out
             after = page.continuation
@@ -127,23 +134,26 @@ class IncidentRepository:
 
     def save_ops(self, inc: Incident, etag: str | None, schedule: Mapping[str, datetime] | None = None) -> list[Op]:
         """Ops writing the incident (insert when etag is None, else ETag-conditional replace), its new
-        timeline events, and the due-index rows that turn `inc.scheduled` into `schedule`."""
+        timeline events (one row), and, when `schedule` is given, its due-index rows: one per lane, at
+        the earliest due step of that lane."""
         ops: list[Op] = []
         if schedule is not None:
-            wanted = {step: iso(t) for step, t in schedule.items()}
+            inc.scheduled = {step: iso(t) for step, t in sorted(schedule.items(), key=lambda kv: kv[1])}
+            wanted: dict[str, str] = {}
             for step, due in inc.scheduled.items():
-                if wanted.get(step) != due:
-                    ops.append(Op("delete", due_key(due, inc.id, step), etag="*"))
-            for step, due in wanted.items():
-                if inc.scheduled.get(step) != due:
-                    ops.append(Op("insert", due_key(due, inc.id, step), {"incident_id": inc.id, "step": step,
-                                                                       "due_at": due}))
-            inc.scheduled = wanted
-        for ev in inc.new_events:
-            inc.timeline_seq += 1
-            ops.append(Op("insert", timeline_key(inc.id, inc.timeline_seq),
-                          {"at": iso(ev.at), "kind": ev.kind, "actor": ev.actor, "text": ev.text,
-                           "data": json.dumps(ev.data, default=str)}))
+                wanted.setdefault(lane_of(step), due)  # sorted: the first of a lane is its earliest
+            for lane, due in inc.lanes.items():
+                if wanted.get(lane) != due:
+                    ops.append(Op("delete", due_key(due, inc.id, lane), etag="*"))
+            for lane, due in wanted.items():
+                if inc.lanes.get(lane) != due:
+                    ops.append(Op("insert", due_key(due, inc.id, lane), {"incident_id": inc.id, "lane": lane}))
+            inc.lanes = wanted
+        if inc.new_events:
+            first = inc.timeline_seq + 1
+            inc.timeline_seq += len(inc.new_events)
+            events = [{**ev.as_dict(), "data": ev.data} for ev in inc.new_events]
+            ops.append(Op("insert", timeline_key(inc.id, first), encode_doc(events)))
         inc.new_events = []
         row = {"id": inc.id, "state": inc.state, "phase": inc.phase, "severity": inc.severity,
                "created_at": iso(inc.created_at), **encode_doc(inc.to_doc())}

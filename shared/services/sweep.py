@@ -1,9 +1,11 @@
-"""The sweep: runs every due step of the due index, exactly once, whatever runs beside it.
+"""The sweeps: run every due step of the due index, exactly once, whatever runs beside them.
 
-A sweep reads only the rows due by now (a key range), so its cost follows the work due, not the
-number of open incidents. Each step is applied by an ETag-conditional batch on its incident: two
-sweeps at once both try; one commits, the other re-reads and finds the step done. A crash after
-the commit leaves outbox rows that the delivery sends later; a crash before it leaves the due row.
+Each incident has at most one due row per lane (esc: escalation steps, SLA clocks, stability
+windows; arm: diagnostics and remediation), at the earliest due step of that lane. A sweep reads
+only the rows due by now (a key range), so its cost follows the work due, not the number of open
+incidents. An incident's due steps are applied in one ETag-conditional batch: two sweeps at once
+both try; one commits, the other re-reads and finds the steps done. A crash after the commit
+leaves outbox rows that the delivery sends later; a crash before it leaves the due row.
 """
 from __future__ import annotations
 
@@ -11,23 +13,23 @@ import logging
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Callable
 
 from shared.domain.errors import ConcurrencyConflict, NotFound
 from shared.domain.incident import AUTOMATION, Incident
 from shared.domain.policy import Runbook
-from shared.domain.timeutil import iso
+from shared.domain.timeutil import iso, parse_iso
 from shared.ports import Clock, Op, RecordStore
 from shared.services import diagnostics, escalation, remediation, remediation_run
 from shared.services.escalation import Paging
 from shared.services.remediation import Remedy
-from shared.services.repository import IncidentRepository
+from shared.services.repository import IncidentRepository, lane_of
 from shared.services.schedule import STABILITY, schedule_for
 
 log = logging.getLogger(__name__)
 SWEEP_META = "meta|sweep"
 MAX_DUE_PER_SWEEP = 500
 BUDGET_S = 7.0   # real seconds: what is left over waits for the next tick instead of overrunning it
+ESC, ARM = "esc", "arm"
 
 
 @dataclass
@@ -39,75 +41,75 @@ class SweepReport:
     finished_at: str | None = None
 
 
-def uses_arm(step: str) -> bool:
-    """Diagnostics and remediation steps call Azure Resource Manager; the escalation steps never do."""
-    return step == diagnostics.DIAGNOSE or step.startswith("rem:")
-
-
 def sweep(*, store: RecordStore, clock: Clock, runbook: Runbook, paging: Paging | None = None,
-          remedy: Remedy | None = None, only: Callable[[str], bool] | None = None,
-          record_health: bool = True) -> SweepReport:
-    """Apply every step due by now (those `only` accepts). Raises StoreUnavailable when the store is down.
+          remedy: Remedy | None = None, lane: str | None = None, record_health: bool = True) -> SweepReport:
+    """Apply every step due by now, of one lane (or all). Raises StoreUnavailable when the store is down.
 
-    The timers run two sweeps: escalation (pages, SLA, stability) and ARM work (diagnostics,
-    remediation), so a slow Resource Manager can never hold a page back."""
+    The timers run one sweep per lane, so a slow Resource Manager never holds a page back."""
     now = clock.now()
     repo = IncidentRepository(store)
-    paging = paging or Paging()
-    remedy = remedy or Remedy(core={})
+    paging, remedy = paging or Paging(), remedy or Remedy(core={})
     page = store.scan(start="due|", end=f"due|{iso(now)}~", limit=MAX_DUE_PER_SWEEP)
-    report = SweepReport(due=len(page.records))
+    rows = [r for r in page.records if lane is None or r.data["lane"] == lane]
+    report = SweepReport(due=len(rows))
     started = time.monotonic()
-    for rec in page.records:
+    for rec in rows:
         if time.monotonic() - started > BUDGET_S:
             report.deferred = report.due - len(report.applied) - report.skipped
-            log.warning("sweep budget spent: %d due steps left for the next tick", report.deferred)
+            log.warning("sweep budget spent: %d due rows left for the next tick", report.deferred)
             break
-        incident_id, step = rec.data["incident_id"], rec.data["step"]
-        if only is not None and not only(step):
-            continue
-        if step.startswith(remediation.EXEC):  # claims, acts on ARM and records in its own batches
-            ran = remediation_run.execute(repo=repo, incident_id=incident_id, rid=step[len(remediation.EXEC):],
-                                          runbook=runbook, remedy=remedy, clock=clock)
-            if ran:
-                report.applied.append(f"{incident_id}:{step}")
-            continue
         for _ in range(8):
             try:
-                if _apply(repo, incident_id, step, rec.key, now, runbook, paging, remedy):
-                    report.applied.append(f"{incident_id}:{step}")
-                else:
-                    report.skipped += 1
+                applied, executions = _apply(repo, rec.data["incident_id"], rec.data["lane"], rec.key, now,
+                                             runbook, paging, remedy)
                 break
             except ConcurrencyConflict:
                 continue  # another writer changed the incident: re-read and decide again
+        else:
+            continue
+        report.applied += [f"{rec.data['incident_id']}:{s}" for s in applied]
+        report.skipped += not applied and not executions
+        for rid in executions:  # claims, acts on ARM and records, in batches of its own
+            if remediation_run.execute(repo=repo, incident_id=rec.data["incident_id"], rid=rid, runbook=runbook,
+                                       remedy=remedy, clock=clock):
+                report.applied.append(f"{rec.data['incident_id']}:{remediation.EXEC}{rid}")
     report.finished_at = iso(clock.now())
     if record_health:
         store.commit(ops=[Op("upsert", SWEEP_META, {"finished_at": report.finished_at, "due": report.due})])
     return report
 
 
-def _apply(repo: IncidentRepository, incident_id: str, step: str, key: str, now: datetime,
-           runbook: Runbook, paging: Paging, remedy: Remedy) -> bool:
+def _apply(repo: IncidentRepository, incident_id: str, lane: str, key: str, now: datetime, runbook: Runbook,
+           paging: Paging, remedy: Remedy) -> tuple[list[str], list[str]]:
+    """Run the incident's steps of `lane` that are due. Returns (steps applied, remediations to execute)."""
     try:
         inc, etag = repo.load(incident_id)
     except NotFound:
         inc = None
-    if inc is None or key.split("|")[1] != inc.scheduled.get(step):
-        # not (or no longer) in the incident's schedule: a leftover; drop it if it is still there
+    if inc is None or inc.lanes.get(lane) != key.split("|")[1]:
+        # not (or no longer) the incident's schedule: a leftover; drop it if it is still there
         if repo.store.get(keys=[key]):
             repo.store.commit(ops=[Op("delete", key, etag="*")])
-        return False
-    extra = run_step(inc, step, now, runbook, paging, remedy, repo)
-    # the new schedule no longer holds a step that ran; save_ops deletes its due row in the same batch
-    repo.store.commit(ops=repo.save_ops(inc, etag, schedule_for(inc, runbook)) + (extra or []))
-    return extra is not None
+        return [], []
+    due = [s for s, t in inc.scheduled.items() if lane_of(s) == lane and parse_iso(t) <= now]
+    applied, executions, extra = [], [], []
+    for step in due:
+        if step.startswith(remediation.EXEC):
+            executions.append(step[len(remediation.EXEC):])
+            continue
+        ops = run_step(inc, step, now, runbook, paging, remedy, repo)
+        if ops is not None:
+            applied.append(step)
+            extra += ops
+    # the new schedule no longer holds a step that ran; save_ops moves the lane's due row in the batch
+    repo.store.commit(ops=repo.save_ops(inc, etag, schedule_for(inc, runbook)) + extra)
+    return applied, executions
 
 
 def run_step(inc: Incident, step: str, now: datetime, runbook: Runbook, paging: Paging, remedy: Remedy,
              repo: IncidentRepository) -> list[Op] | None:
-    """Apply one due step to the incident. Returns the outbox ops it causes, or None when it no
-    longer applies (the schedule is then recomputed without it)."""
+    """Apply one due step to the incident. Returns the ops it causes (outbox, audit), or None when it
+    no longer applies (the schedule is then recomputed without it)."""
     if step == STABILITY:
         if inc.stable_since(now, runbook.stability_window):
             inc.resolve(AUTOMATION, now, f"Resolved automatically: no alert fired again in the "

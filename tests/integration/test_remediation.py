@@ -364,7 +364,7 @@ def test_one_action_in_flight_per_resource(env, arm):
 
 
 def test_the_escalation_sweep_never_calls_arm_and_the_arm_sweep_never_pages(memory_store, clock, arm):
-    from shared.services.sweep import uses_arm
+    from shared.services.sweep import ARM, ESC
     from tests.harness import RecordingPager
     from shared.services.outbox import deliver
     env = Env(memory_store, clock, arm)
@@ -375,11 +375,11 @@ def test_the_escalation_sweep_never_calls_arm_and_the_arm_sweep_never_pages(memo
     inc = env.alert("p1", target=arm.server_id, rule="pg-alive", metric="is_db_alive", severity="Sev0")["incident_id"]
     clock.advance(minutes=11)
     sweep(store=memory_store, clock=clock, runbook=RUNBOOK, paging=Paging(routable_roles=frozenset(KEYS)),
-          remedy=escalation_only, only=lambda s: not uses_arm(s))
+          remedy=escalation_only, lane=ESC)
     pager = RecordingPager()
     deliver(store=memory_store, clock=clock, pager=pager, routing_keys=KEYS)
     assert f"{inc}.secondary" in pager.triggers() and arm.requests == []
     report = sweep(store=memory_store, clock=clock, runbook=RUNBOOK, paging=Paging(routable_roles=frozenset(KEYS)),
-                   remedy=env.remedy, only=uses_arm, record_health=False)
+                   remedy=env.remedy, lane=ARM, record_health=False)
     assert {s.split(":", 1)[1].split(":")[0] for s in report.applied} <= {"diag", "rem"}
     assert arm.requests and memory_store.get(keys=["meta|sweep"])["meta|sweep"]  # health from the first only
