@@ -3,8 +3,8 @@
 Duplicate: answered from the alert index (1 read). New alert: that read, then parallel point reads
 of its fingerprint, counter, silences, overrides and core-resource rows, then one atomic batch with
 the incident, its timeline, its index rows, its schedule and the pages of its 0-minute step
-(3 round trips). Races are settled by the batch's conditions:
-the loser re-reads and finds the winner's incident.
+(3 round trips). Races are settled by the batch's conditions: the loser re-reads and finds the
+winner's incident.
 """
 from __future__ import annotations
 
@@ -22,10 +22,9 @@ from shared.domain.incident import AUTOMATION, Incident
 from shared.domain.policy import Runbook
 from shared.domain.timeutil import iso, parse_iso
 from shared.ports import Clock, Op, RecordStore
-from shared.services import escalation, remediation, repository as keys
-from shared.services.remediation import Remedy
-from shared.services import oncall, silences
+from shared.services import escalation, oncall, remediation, repository as keys, silences
 from shared.services.escalation import Paging
+from shared.services.remediation import Remedy
 from shared.services.repository import IncidentRepository
 from shared.services.schedule import schedule_for
 
@@ -70,32 +69,22 @@ def ingest_alert(payload: Any, *, store: RecordStore, clock: Clock, runbook: Run
 def _fired(alert: Alert, repo: IncidentRepository, clock: Clock, runbook: Runbook,
            core: dict[str, str], remedy: Remedy, paging: Paging) -> IntakeResult:
     now = clock.now()
-    core_ids = frozenset(core.values())
-    core_hits = [t for t in alert.target_ids if t in core_ids]
-    day = now.strftime("%Y%m%d")
-    akey, fkey, ckey = keys.alert_key(alert.alert_id, "F"), keys.fingerprint_key(alert.fingerprint), keys.counter_key(day)
-    rkeys = [keys.resource_key(t) for t in core_hits]
+    akey = keys.alert_key(alert.alert_id, "F")
     seen = repo.store.get(keys=[akey]).get(akey)
     if seen is not None:  # a redelivery: one read
         return IntakeResult(seen.data["incident_id"], "duplicate", seen.data.get("severity"))
+    core_ids = frozenset(core.values())
+    fkey, ckey = keys.fingerprint_key(alert.fingerprint), keys.counter_key(now.strftime("%Y%m%d"))
+    rkeys = [keys.resource_key(t) for t in alert.target_ids if t in core_ids]
     rows = repo.store.get(keys=[fkey, ckey, silences.INDEX, oncall.INDEX, *rkeys])
     paging = replace(paging, load_overrides=lambda: oncall.overrides_in(rows.get(oncall.INDEX)))
-
     if alert.is_recovery_notice:
         return _recovery(alert, rows.get(fkey), akey, repo, runbook, now)
-    c = classify(alert, runbook.rules, core)
-    candidates: list[tuple[str, str]] = []
-    if fkey in rows:
-        candidates.append((rows[fkey].data["incident_id"], "same alert rule and target"))
-    for rk in rkeys:
-        r = rows.get(rk)
-        if r and now - parse_iso(r.data["last_at"]) <= runbook.correlation_window:
-            candidates.append((r.data["incident_id"], "same core resource within the correlation window"))
-    index_rows = lambda inc: [  # noqa: E731 - written with the incident, in the same batch
-        Op("upsert", fkey, {"incident_id": inc.id}),
-        *[Op("upsert", rk, {"incident_id": inc.id, "last_at": iso(now)}) for rk in rkeys]]
 
-    for incident_id, why in dict(candidates).items():
+    c = classify(alert, runbook.rules, core)
+    # written with the incident, in the same batch: this alert, its fingerprint, its core resources
+    index = [Op("upsert", fkey, {}), *[Op("upsert", rk, {"last_at": iso(now)}) for rk in rkeys]]
+    for incident_id, why in _candidates(rows, fkey, rkeys, now, runbook).items():
         try:
             inc, etag = repo.load(incident_id)
         except NotFound:  # a dangling index row is not an error: open a new incident
@@ -108,13 +97,12 @@ def _fired(alert: Alert, repo: IncidentRepository, clock: Clock, runbook: Runboo
             outbox = escalation.fire_due(inc, now, runbook, paging)
         remediation.on_alert(inc, alert, runbook, remedy, now)
         ops = repo.save_ops(inc, etag, schedule_for(inc, runbook)) + outbox
-        ops += [Op("insert", akey, {"incident_id": inc.id, "severity": inc.severity}), *index_rows(inc)]
-        repo.store.commit(ops=ops)
+        repo.store.commit(ops=ops + _indexed(inc, akey, index))
         return IntakeResult(inc.id, "correlated", inc.severity)
 
     counter = rows.get(ckey)
     n = (counter.data["n"] if counter else 0) + 1
-    inc = Incident.from_alert(f"INC-{day}-{n:04d}", alert, c, now, core_ids)
+    inc = Incident.from_alert(f"INC-{now:%Y%m%d}-{n:04d}", alert, c, now, core_ids)
     silence = silences.matching(alert, c.tenants, silences.active(rows.get(silences.INDEX)), now)
     if silence:
         inc.silence = silence
@@ -124,11 +112,28 @@ def _fired(alert: Alert, repo: IncidentRepository, clock: Clock, runbook: Runboo
     outbox = escalation.fire_due(inc, now, runbook, paging)  # the 0-minute step, in the same batch
     remediation.on_alert(inc, alert, runbook, remedy, now)
     ops = repo.save_ops(inc, None, schedule_for(inc, runbook)) + outbox
-    ops += [Op("replace", ckey, {"n": n}, counter.etag) if counter else Op("insert", ckey, {"n": n}),
-            Op("insert", akey, {"incident_id": inc.id, "severity": inc.severity}), *index_rows(inc)]
-    repo.store.commit(ops=ops)
+    ops.append(Op("replace", ckey, {"n": n}, counter.etag) if counter else Op("insert", ckey, {"n": n}))
+    repo.store.commit(ops=ops + _indexed(inc, akey, index))
     log.info("incident %s opened: %s", inc.id, c.reason, extra={"incident_id": inc.id})
     return IntakeResult(inc.id, "created", inc.severity)
+
+
+def _candidates(rows: dict, fkey: str, rkeys: list[str], now: datetime, runbook: Runbook) -> dict[str, str]:
+    """Open incidents this alert may join, and why: same fingerprint, or same core resource recently."""
+    found: dict[str, str] = {}
+    if fkey in rows:
+        found[rows[fkey].data["incident_id"]] = "same alert rule and target"
+    for rk in rkeys:
+        r = rows.get(rk)
+        if r and now - parse_iso(r.data["last_at"]) <= runbook.correlation_window:
+            found.setdefault(r.data["incident_id"], "same core resource within the correlation window")
+    return found
+
+
+def _indexed(inc: Incident, akey: str, index: list[Op]) -> list[Op]:
+    """The alert's index rows, pointing at `inc`."""
+    return [Op("insert", akey, {"incident_id": inc.id, "severity": inc.severity}),
+            *[Op(op.kind, op.key, {**op.data, "incident_id": inc.id}) for op in index]]
 
 
 def _recovery(alert: Alert, fp_row, akey: str, repo: IncidentRepository, runbook: Runbook,
