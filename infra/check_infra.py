@@ -26,7 +26,7 @@ import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator, Mapping
+from typing import Any, Callable, Iterator, Mapping
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 BICEP_DIR = Path("infra/bicep")
@@ -363,16 +363,22 @@ def _key_vault_reference_keys(root: Path) -> set[str]:
     return keys
 
 
+def _load_json(path: Path, rel: str) -> tuple[Any, list[Problem]]:
+    if not path.is_file():
+        return None, [Problem(rel, 0, "file is missing")]
+    try:
+        return json.loads(path.read_text(encoding="utf-8")), []
+    except json.JSONDecodeError as e:
+        return None, [Problem(rel, e.lineno, f"not JSON: {e.msg}")]
+
+
 def check_settings_in_local_sample(root: Path, settings: Mapping[str, str]) -> list[Problem]:
     """local.settings.sample.json sets every setting, with values this app can use locally."""
     path = root / LOCAL_SAMPLE
     rel = LOCAL_SAMPLE.as_posix()
-    if not path.is_file():
-        return [Problem(rel, 0, "file is missing")]
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as e:
-        return [Problem(rel, e.lineno, f"not JSON: {e.msg}")]
+    data, problems = _load_json(path, rel)
+    if problems:
+        return problems
     values = data.get("Values") if isinstance(data, dict) else None
     if not isinstance(values, dict) or data.get("IsEncrypted") is not False:
         return [Problem(rel, 1, 'must be {"IsEncrypted": false, "Values": {...}}')]
@@ -400,12 +406,9 @@ def check_parameters_file(root: Path) -> list[Problem]:
     main = root / BICEP_DIR / "main.bicep"
     if not main.is_file():
         return [Problem((BICEP_DIR / "main.bicep").as_posix(), 0, "file is missing")]
-    if not path.is_file():
-        return [Problem(rel, 0, "file is missing")]
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as e:
-        return [Problem(rel, e.lineno, f"not JSON: {e.msg}")]
+    data, problems = _load_json(path, rel)
+    if problems:
+        return problems
     given = data.get("parameters", {}) if isinstance(data, dict) else {}
     params = {_param_name(p): p for p in _declarations(parse_bicep(main), "parameter_declaration")}
     problems = [Problem(rel, _json_line(path, name), f"parameter {name} is not a param of main.bicep")
