@@ -42,4 +42,8 @@ def create_silence(req: func.HttpRequest) -> func.HttpResponse:
 
 @bp.route(route="silences/{sid}", methods=["DELETE"], auth_level=FUNCTION)
 def delete_silence(req: func.HttpRequest) -> func.HttpResponse:
-    return http.respond(lambda: silences.delete_silence(req.route_params["sid"], store=b.store(), clock=b.clock()) or {"deleted": True})
+    def run():
+        body = http.body_object(req)
+        return silences.delete_silence(req.route_params["sid"], http.actor(req, body), store=b.store(),
+                                       clock=b.clock(), runbook=b.runbook())
+    return http.respond(run)

@@ -132,6 +132,18 @@ class IncidentRepository:
         page = self.store.scan(start="inc|", end=end, filters=filters, limit=limit, after=after)
         return [self.from_record(r) for r in page.records], page.continuation
 
+    def held_by(self, silence_id: str) -> list[tuple[Incident, str]]:
+        """Open incidents whose ladder a silence holds (a filtered scan of the incident rows)."""
+        found, after = [], None
+        while True:
+            page = self.store.scan(start="inc|", end="inc}", filters=[Filter("silence_id", "eq", silence_id),
+                                                                     Filter("state", "ne", "resolved")],
+                                   limit=200, after=after)
+            found += [(self.from_record(r), r.etag) for r in page.records]
+            if page.continuation is None:
+                return found
+            after = page.continuation
+
     def save_ops(self, inc: Incident, etag: str | None, schedule: Mapping[str, datetime] | None = None) -> list[Op]:
         """Ops writing the incident (insert when etag is None, else ETag-conditional replace), its new
         timeline events (one row), and, when `schedule` is given, its due-index rows: one per lane, at
@@ -156,7 +168,8 @@ class IncidentRepository:
             ops.append(Op("insert", timeline_key(inc.id, first), encode_doc(events)))
         inc.new_events = []
         row = {"id": inc.id, "state": inc.state, "phase": inc.phase, "severity": inc.severity,
-               "created_at": iso(inc.created_at), **encode_doc(inc.to_doc())}
+               "created_at": iso(inc.created_at), "silence_id": (inc.silence or {}).get("id", ""),
+               **encode_doc(inc.to_doc())}
         ops.insert(0, Op("insert", incident_key(inc.id), row) if etag is None
                    else Op("replace", incident_key(inc.id), row, etag))
         return ops

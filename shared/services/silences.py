@@ -10,10 +10,13 @@ from datetime import datetime
 from typing import Any
 
 from shared.domain.alerts import Alert
-from shared.domain.errors import InvalidInput, NotFound
+from shared.domain.errors import ConcurrencyConflict, InvalidInput, NotFound
+from shared.domain.policy import Runbook
 from shared.domain.timeutil import iso, parse_iso
 from shared.ports import Clock, Record, RecordStore
 from shared.services import listrow
+from shared.services.repository import IncidentRepository
+from shared.services.schedule import schedule_for
 
 INDEX = "sil|index"
 MATCH_KEYS = ("target_resource_id", "alert_rule", "tenant")
@@ -68,11 +71,26 @@ def list_silences(*, store: RecordStore, clock: Clock) -> list[dict[str, Any]]:
     return [s for s in active(store.get(keys=[INDEX]).get(INDEX)) if s["end"] > now]
 
 
-def delete_silence(silence_id: str, *, store: RecordStore, clock: Clock) -> None:
-    """Raises NotFound."""
+def delete_silence(silence_id: str, actor: str, *, store: RecordStore, clock: Clock, runbook: Runbook) -> dict:
+    """End a silence now: the incidents it holds start their ladders at once. Raises NotFound."""
     if not any(s["id"] == silence_id for s in list_silences(store=store, clock=clock)):
         raise NotFound(f"no silence {silence_id!r}")
     listrow.change(store, INDEX, clock.now(), lambda current: [s for s in current if s["id"] != silence_id])
+    repo = IncidentRepository(store)
+    released = []
+    for inc, etag in repo.held_by(silence_id):
+        for _ in range(8):
+            now = clock.now()
+            if inc.silence and inc.silence["until"] > iso(now):
+                inc.silence = {**inc.silence, "until": iso(now)}
+                inc.record(now, "silenced", actor, f"Silence {silence_id} ended early by {actor}: the ladder starts now")
+            try:
+                store.commit(ops=repo.save_ops(inc, etag, schedule_for(inc, runbook)))
+                released.append(inc.id)
+                break
+            except ConcurrencyConflict:
+                inc, etag = repo.load(inc.id)
+    return {"deleted": silence_id, "released": released}
 
 
 def matching(alert: Alert, tenants: tuple[str, ...], silences: list[dict[str, Any]], now: datetime) -> dict | None:

@@ -144,6 +144,21 @@ def test_a_silence_holds_every_page_until_it_ends(h, clock):
     assert pages(h, inc) == ["primary", "secondary"]
 
 
+def test_ending_a_silence_early_starts_the_ladder_at_once(h, clock):
+    from shared.services.silences import delete_silence
+    sil = create_silence({"match": {"target_resource_id": API_ID}, "end": "2026-11-27T05:00:00Z",
+                          "reason": "maintenance"}, "ops", store=h.store, clock=clock)
+    inc = sev1(h)
+    h.run_for(5)
+    assert pages(h, inc) == []
+    out = delete_silence(sil["id"], "ops", store=h.store, clock=clock, runbook=h.runbook)
+    assert out["released"] == [inc]
+    h.tick()
+    assert pages(h, inc) == ["primary"]
+    h.run_for(10)
+    assert pages(h, inc) == ["primary", "secondary"]
+
+
 def test_without_a_routing_key_the_page_is_recorded_as_not_sent(memory_store, clock):
     h = Harness(memory_store, clock, keys={"secondary": "s" * 32})
     inc = sev1(h)

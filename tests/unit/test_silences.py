@@ -5,6 +5,7 @@ import pytest
 
 from shared.domain.errors import InvalidInput, NotFound
 from shared.services.silences import create_silence, delete_silence, list_silences
+from tests.harness import RUNBOOK
 
 
 def body(**kw):
@@ -30,7 +31,7 @@ def test_create_list_expire_delete(memory_store, clock):
     assert [s["id"] for s in list_silences(store=memory_store, clock=clock)] == [s1["id"], s2["id"]]
     clock.advance(hours=1, minutes=30)
     assert [s["id"] for s in list_silences(store=memory_store, clock=clock)] == [s1["id"]]
-    delete_silence(s1["id"], store=memory_store, clock=clock)
+    delete_silence(s1["id"], "ops", store=memory_store, clock=clock, runbook=RUNBOOK)
     assert list_silences(store=memory_store, clock=clock) == []
     with pytest.raises(NotFound):
-        delete_silence(s1["id"], store=memory_store, clock=clock)
+        delete_silence(s1["id"], "ops", store=memory_store, clock=clock, runbook=RUNBOOK)
