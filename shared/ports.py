@@ -93,6 +93,7 @@ class Delivery:
     attempts: int
     status: int | None            # last HTTP status, None when no answer
     detail: str = ""              # never a secret
+    history: tuple[str, ...] = () # what each attempt got, e.g. ("500", "202")
 
 
 class Pager(Protocol):

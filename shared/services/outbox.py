@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -20,6 +21,7 @@ from shared.ports import Clock, Delivery, Op, Pager, PagerEvent, RecordStore
 from shared.services.repository import IncidentRepository
 
 log = logging.getLogger(__name__)
+BUDGET_S = 7.0                        # real seconds per tick spent delivering
 LEASE = timedelta(minutes=5)          # a claimed message is retried after this if its sender died
 MAX_BACKOFF = timedelta(minutes=5)
 PD_SEVERITY = {"SEV-1": "critical", "SEV-2": "error", "SEV-3": "warning", "SEV-4": "info"}
@@ -51,7 +53,12 @@ def deliver(*, store: RecordStore, clock: Clock, pager: Pager | None, routing_ke
     """Send every message due by now. Raises StoreUnavailable when the store is down."""
     now = clock.now()
     report = DeliveryReport()
+    started, pagerduty_down = time.monotonic(), False
     for rec in store.scan(start="out|", end=f"out|{iso(now)}~", limit=limit).records:
+        if time.monotonic() - started > BUDGET_S:
+            break  # the rest waits for the next tick
+        if pagerduty_down and rec.data["channel"] == "pagerduty":
+            continue  # PagerDuty failed this tick after its retries: the rest waits for the next tick
         msg_id = rec.key.rsplit("|", 1)[1]
         claimed = f"out|{iso(now + LEASE)}|{msg_id}"
         data = {**rec.data, "attempts": rec.data["attempts"] + 1}
@@ -61,6 +68,7 @@ def deliver(*, store: RecordStore, clock: Clock, pager: Pager | None, routing_ke
             report.skipped += 1  # another sweep holds it
             continue
         result = _send(data, pager, routing_keys, base_url)
+        pagerduty_down = isinstance(result, Delivery) and not result.ok and result.status not in (400, 401, 403, 404)
         _finish(store, clock, claimed, etag, data, result, report)
     return report
 
@@ -79,6 +87,12 @@ def _send(data: Mapping[str, Any], pager: Pager | None, routing_keys: Mapping[st
     return pager.send(event=event)
 
 
+def _attempts(d: Delivery) -> str:
+    """Every attempt, for the timeline: "2 attempts: 500, 202"."""
+    n = f"{d.attempts} attempt{'s' if d.attempts != 1 else ''}"
+    return f"{n}: {', '.join(d.history)}" if d.history else n
+
+
 def _finish(store: RecordStore, clock: Clock, claimed: str, etag: str, data: dict[str, Any],
             result: Delivery | str, report: DeliveryReport) -> None:
     repo = IncidentRepository(store)
@@ -89,11 +103,12 @@ def _finish(store: RecordStore, clock: Clock, claimed: str, etag: str, data: dic
         text, report.skipped = result, report.skipped + 1
     elif result.ok:
         text, report.sent = f"PagerDuty {data['action']} for {who}: delivered ({result.status}, " \
-                            f"{result.attempts} attempt{'s' if result.attempts > 1 else ''})", report.sent + 1
+                            f"{_attempts(result)})", report.sent + 1
     else:
         report.failed += 1
-        text = (f"PagerDuty {data['action']} for {who}: failed ({result.status or 'no answer'}, attempt "
-                f"{data['attempts']}: {result.detail})" + ("; will retry" if retry else "; not retried"))
+        text = (f"PagerDuty {data['action']} for {who}: failed ({result.status or 'no answer'}, delivery "
+                f"{data['attempts']}, {_attempts(result)}: {result.detail})"
+                + ("; will retry" if retry else "; not retried"))
     after = [Op("delete", claimed, etag=etag)]
     if retry:
         backoff = min(MAX_BACKOFF, timedelta(seconds=10 * 2 ** min(data["attempts"] - 1, 6)))

@@ -111,7 +111,20 @@ def test_pagerduty_down_then_up(h, pd, clock):
     h.tick()
     assert pd.count("trigger", f"{inc}.primary") == 1
     texts = [e["text"] for e in h.show(inc)["timeline"] if e["kind"] == "delivery" and "PagerDuty" in e["text"]]
-    assert "failed (500, attempt 1" in texts[0] and "delivered (202" in texts[1]
+    assert "failed (500, delivery 1, 4 attempts: 500, 500, 500, 500" in texts[0]
+    assert "delivered (202, 1 attempt: 202)" in texts[1]
     sent = [e for e in pd.events if e["event_action"] == "trigger"][0]
     assert sent["payload"]["severity"] == "critical" and sent["dedup_key"] == f"{inc}.primary"
     assert sent["payload"]["custom_details"]["classification"]["impact"] == "core feature broken"
+
+
+def test_when_pagerduty_is_down_one_message_tries_and_the_rest_wait_for_the_next_tick(h, pd, clock):
+    incidents = [h.alert(metric_alert(f"a{i}", target=OTHER_ID + str(i), rule=f"r{i}", severity="Sev0",
+                                      custom={"impact": "core", "scope": "all"}))["incident_id"] for i in range(3)]
+    pd.fail_next(4, status=503)
+    h.tick()
+    assert pd.requests == 4 and pd.count("trigger") == 0     # one message's retries, then the rest held
+    clock.advance(seconds=10)
+    h.tick()
+    h.run_for(1)
+    assert sorted(e["dedup_key"] for e in pd.triggers()) == sorted(f"{i}.primary" for i in incidents)

@@ -53,30 +53,33 @@ class PagerDutyPager:
         data = json.dumps(event_body(event, client_url=self._client_url), default=str).encode()
         status: int | None = None
         detail = ""
+        history: list[str] = []
         for attempt in range(1, self._max_attempts + 1):
             retry_after: float | None = None
             try:
                 resp = self._http().post(self._url, data=data, headers=_HEADERS, timeout=self._timeout_s)
             except (requests.ConnectionError, requests.Timeout) as e:
                 status, detail = None, f"network error: {type(e).__name__}"
+                history.append(type(e).__name__)
             except requests.RequestException as e:   # a bad URL and the like: retrying cannot help
-                return self._done(event, ok=False, attempts=attempt, status=None,
+                return self._done(event, history, ok=False, attempts=attempt, status=None,
                                   detail=f"request failed: {type(e).__name__}")
             else:
                 status = resp.status_code
+                history.append(str(status))
                 if 200 <= status < 300:
-                    return self._done(event, ok=True, attempts=attempt, status=status,
+                    return self._done(event, history, ok=True, attempts=attempt, status=status,
                                       detail=_scrub(_answer(resp), event.routing_key))
                 detail = _scrub(_answer(resp), event.routing_key)
                 if status != 429 and status < 500:
-                    return self._done(event, ok=False, attempts=attempt, status=status, detail=detail)
+                    return self._done(event, history, ok=False, attempts=attempt, status=status, detail=detail)
                 retry_after = _retry_after(resp)
             log.warning("pagerduty %s %s: attempt %d/%d failed (%s)", event.action, event.dedup_key, attempt,
                         self._max_attempts, status if status is not None else detail,
                         extra={"dedup_key": event.dedup_key})
             if attempt < self._max_attempts:
                 self._sleep(self._delay(attempt, retry_after))
-        return self._done(event, ok=False, attempts=self._max_attempts, status=status,
+        return self._done(event, history, ok=False, attempts=self._max_attempts, status=status,
                           detail=f"gave up after {self._max_attempts} attempts: {detail}")
 
     def _http(self) -> requests.Session:
@@ -90,11 +93,13 @@ class PagerDutyPager:
         return self._backoff_s * 2 ** (attempt - 1)
 
     @staticmethod
-    def _done(event: PagerEvent, *, ok: bool, attempts: int, status: int | None, detail: str) -> Delivery:
+    def _done(event: PagerEvent, history: list[str], *, ok: bool, attempts: int, status: int | None,
+              detail: str) -> Delivery:
         level = logging.INFO if ok else logging.WARNING
         log.log(level, "pagerduty %s %s: %s after %d attempt(s), status %s", event.action, event.dedup_key,
                 "delivered" if ok else "not delivered", attempts, status, extra={"dedup_key": event.dedup_key})
-        return Delivery(ok=ok, attempts=attempts, status=status, detail=detail[:_DETAIL_MAX])
+        return Delivery(ok=ok, attempts=attempts, status=status, detail=detail[:_DETAIL_MAX],
+                        history=tuple(history))
 
 
 def event_body(event: PagerEvent, *, client_url: str = "") -> dict[str, Any]:
