@@ -68,7 +68,7 @@ def deliver(*, store: RecordStore, clock: Clock, pager: Pager | None, routing_ke
             report.skipped += 1  # another sweep holds it
             continue
         result = _send(data, pager, routing_keys, base_url)
-        pagerduty_down = isinstance(result, Delivery) and not result.ok and result.status not in (400, 401, 403, 404)
+        pagerduty_down = pagerduty_down or _retryable(result)
         _finish(store, clock, claimed, etag, data, result, report)
     return report
 
@@ -87,6 +87,11 @@ def _send(data: Mapping[str, Any], pager: Pager | None, routing_keys: Mapping[st
     return pager.send(event=event)
 
 
+def _retryable(result: Delivery | str) -> bool:
+    """A failed delivery worth trying again (not a refusal of the event itself)."""
+    return isinstance(result, Delivery) and not result.ok and result.status not in (400, 401, 403, 404)
+
+
 def _attempts(d: Delivery) -> str:
     """Every attempt, for the timeline: "2 attempts: 500, 202"."""
     n = f"{d.attempts} attempt{'s' if d.attempts != 1 else ''}"
@@ -98,7 +103,7 @@ def _finish(store: RecordStore, clock: Clock, claimed: str, etag: str, data: dic
     repo = IncidentRepository(store)
     now = clock.now()
     who = f"{data['role']} ({data['person']})" if data.get("person") else data["role"]
-    retry = isinstance(result, Delivery) and not result.ok and result.status not in (400, 401, 403, 404)
+    retry = _retryable(result)
     if isinstance(result, str):
         text, report.skipped = result, report.skipped + 1
     elif result.ok:
