@@ -99,6 +99,7 @@ def test_escalation_ladder_on_the_local_host_at_120x(azurite, pd):
     for role, offset in (("primary", 0), ("secondary", 10), ("engineering_lead", 15), ("vp_engineering", 30),
                          ("customer_success_lead", 30), ("cto", 60)):
         late = lateness(shown[alone], role, offset)
+        print(f"{role} paged {late.total_seconds():.1f} s (app time) after minute {offset}")
         assert timedelta(0) <= late <= TICK + timedelta(seconds=3), (role, late)  # at most one tick late
     assert pd.count("trigger", f"{acked}.secondary") == 0
     assert pd.count("acknowledge", f"{acked}.primary") == 1
