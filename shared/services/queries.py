@@ -26,7 +26,7 @@ def incident_view(inc: Incident, timeline: list[dict[str, Any]] | None = None) -
         "tenants": inc.tenants, "core_resources": inc.core_targets,
         "monitoring_since": iso(inc.monitoring_since),
         "escalation": escalation.view(inc), "sla": inc.sla, "remediations": inc.remediations, "pir": inc.pir,
-        "silence": inc.silence,
+        "silence": inc.silence, "diagnostics": inc.diagnostics,
     }
     if timeline is not None:
         view["timeline"] = timeline

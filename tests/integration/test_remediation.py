@@ -102,6 +102,8 @@ def test_rollback_in_multiple_revision_mode_shifts_traffic_and_verifies(env, arm
     assert events == [("plan", "approved"), ("execution", "started"), ("execution", "Succeeded"),
                       ("verification", "succeeded")]
     assert env.audit()[2]["request_id"] == rem["execution"]["request_id"]
+    assert env.show(inc)["diagnostics"]["postgres"] == {"state": "Ready", "ha_mode": "ZoneRedundant",
+                                                        "ha_state": "Healthy"}
     diag = next(e for e in env.show(inc)["timeline"] if e["kind"] == "diagnostics")["text"]
     assert "API container app: Running" in diag and "ca-procgenie-api--v2" in diag and "PostgreSQL: Ready" in diag
 
