@@ -12,7 +12,9 @@ from typing import Any, Callable, Mapping
 from shared.domain.errors import DependencyFailed
 from shared.domain.incident import AUTOMATION, Incident
 from shared.domain.timeutil import iso
-from shared.ports import CloudResources
+from shared.ports import CloudResources, Op
+from shared.services import outbox
+from shared.templates import initial_assessment
 
 DIAGNOSE = "diag"
 
@@ -62,11 +64,16 @@ def due(inc: Incident) -> datetime | None:
     return None
 
 
-def record(inc: Incident, resources: CloudResources | None, core: Mapping[str, str], now: datetime) -> None:
+def record(inc: Incident, resources: CloudResources | None, core: Mapping[str, str], now: datetime) -> list[Op]:
+    """Gather and record the diagnostics. Returns the first chat message when it waited for them."""
     if resources is None or not core:
-        inc.diagnostics = {"at": iso(now), "skipped": "no core resources configured"}
+        facts, lines = {"skipped": "no core resources configured"}, []
         inc.record(now, "diagnostics", AUTOMATION, "Diagnostics skipped: no core resources configured")
-        return
-    facts, lines = gather(resources, core)
+    else:
+        facts, lines = gather(resources, core)
+        inc.record(now, "diagnostics", AUTOMATION, "Diagnostics (runbook step 2):\n" + "\n".join(lines))
     inc.diagnostics = {"at": iso(now), **facts}
-    inc.record(now, "diagnostics", AUTOMATION, "Diagnostics (runbook step 2):\n" + "\n".join(lines))
+    step = inc.escalation.pop("chat_after_diagnostics", None)
+    if step is None:
+        return []
+    return [outbox.message(now, inc, channel="chat", action="trigger", text=initial_assessment(inc, lines))]

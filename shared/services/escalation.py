@@ -16,7 +16,7 @@ from shared.domain.policy import Runbook
 from shared.domain.roster import Override
 from shared.domain.timeutil import iso, parse_iso
 from shared.ports import Op
-from shared.services import outbox
+from shared.services import diagnostics, outbox
 
 STEP = "esc:"
 SLA = "sla:"
@@ -110,9 +110,15 @@ def fire(inc: Incident, name: str, now: datetime, runbook: Runbook, paging: Pagi
                        f"PagerDuty routing key for {role}", role=role, person=person, sent=False)
         inc.escalation.setdefault("paged", {})[role] = {"person": person, "at": iso(now)}
     for channel in step.also:
+        if channel == "chat" and diagnostics.due(inc) is not None:
+            # runbook step 1's initial assessment goes out with step 2's diagnostics, once they are in
+            inc.escalation["chat_after_diagnostics"] = step.name
+            inc.record(now, "communication", AUTOMATION, f"chat due ({step.name} step): sent with the diagnostics")
+            continue
         inc.record(now, "communication", AUTOMATION, f"{channel.replace('_', ' ')} due ({step.name} step)")
         ops.append(outbox.message(now, inc, channel=channel, action="trigger", text=step.describe()))
     return ops
+
 
 
 def fire_due(inc: Incident, now: datetime, runbook: Runbook, paging: Paging) -> list[Op]:

@@ -119,8 +119,7 @@ def run_step(inc: Incident, step: str, now: datetime, runbook: Runbook, paging: 
     if step.startswith(escalation.STEP):
         return escalation.fire(inc, step[len(escalation.STEP):], now, runbook, paging)
     if step == diagnostics.DIAGNOSE:
-        diagnostics.record(inc, remedy.resources() if remedy.core else None, remedy.core, now)
-        return []
+        return diagnostics.record(inc, remedy.resources() if remedy.core else None, remedy.core, now)
     if step.startswith(remediation.PLAN):
         ledger = repo.store.get(keys=[remediation.LEDGER]).get(remediation.LEDGER)
         return remediation.plan(inc, step[len(remediation.PLAN):], now, runbook, remedy,

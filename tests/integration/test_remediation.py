@@ -385,3 +385,15 @@ def test_the_escalation_sweep_never_calls_arm_and_the_arm_sweep_never_pages(memo
                    remedy=env.remedy, lane=ARM, record_health=False)
     assert {s.split(":", 1)[1].split(":")[0] for s in report.applied} <= {"diag", "rem"}
     assert arm.requests and memory_store.get(keys=["meta|sweep"])["meta|sweep"]  # health from the first only
+
+
+def test_the_first_chat_message_carries_the_initial_assessment_and_the_diagnostics(env, arm):
+    deployed_20_minutes_ago(arm, "Multiple")
+    inc = api_5xx(env)["incident_id"]
+    chats = lambda: [r.data["text"] for r in env.store.scan(start="out|", end="out}").records  # noqa: E731
+                     if r.data["channel"] == "chat"]
+    assert chats() == []                          # held until step 2 has run
+    env.tick()
+    [text] = chats()
+    assert text.startswith(f"INCIDENT: ") and "SEVERITY: SEV-1" in text and "STATUS: Investigating" in text
+    assert "Diagnostics:" in text and "API container app: Running" in text and "PostgreSQL: Ready" in text
