@@ -151,29 +151,35 @@ def deployment_five_minutes_ago(arm: FakeArm):
     arm.add_revision("ca-procgenie-api--v2", t0 - timedelta(minutes=5), traffic=100)
 
 
+def run_outages(azurite, arm: FakeArm, env: dict[str, str], table: str, settled: str) -> dict[str, dict]:
+    """Post the outage alerts to a local host, wait until each playbook reaches `settled` and five
+    more app minutes pass (any stray action would have happened), and return the incidents."""
+    local = Local(azurite, table, env)
+    try:
+        inc = outage_alerts(local, arm, table)
+        for key in ("redis", "db", "api"):
+            poll_until(lambda: settled in statuses(local, inc[key]), 30)
+        opened = at(local.get(f"incidents/{inc['redis']}")["created_at"])
+        poll_until(lambda: local.host.clock.now() - opened > timedelta(minutes=5), 10)
+        return {key: local.get(f"incidents/{i}") for key, i in inc.items()}
+    finally:
+        local.stop()
+
+
 def test_remediation_on_the_local_host_in_auto_mode(azurite):
     with FakeArm() as arm:
         deployment_five_minutes_ago(arm)
-        local = Local(azurite, "accept4auto", remediation_env(arm, "auto"))
-        try:
-            inc = outage_alerts(local, arm, "auto")
-            for key in ("redis", "db", "api"):
-                poll_until(lambda: "succeeded" in statuses(local, inc[key]), 30)
-            poll_until(lambda: local.host.clock.now() - at(local.get(f"incidents/{inc['redis']}")["created_at"])
-                       > timedelta(minutes=5), 10)
-            security = local.get(f"incidents/{inc['security']}")
-        finally:
-            local.stop()
+        incidents = run_outages(azurite, arm, remediation_env(arm, "auto"), "accept4auto", "succeeded")
         writes = arm.writes()
-        assert len([w for w in writes if w.path.endswith("/forceReboot")]) == 1
-        [restart] = [w for w in writes if w.path.endswith("/restart")]
-        assert restart.body == {"restartWithFailover": True, "failoverMode": "ForcedFailover"}
-        [patch] = [w for w in writes if w.method == "PATCH"]
-        assert patch.body["properties"]["configuration"]["ingress"]["traffic"] == [
-            {"revisionName": "ca-procgenie-api--v1", "weight": 100}]
-        assert len(writes) == 3
-        assert [r["status"] for r in security["remediations"]] == ["refused"]
-        assert "do not destroy evidence" in security["remediations"][0]["reason"]
+    assert len([w for w in writes if w.path.endswith("/forceReboot")]) == 1
+    [restart] = [w for w in writes if w.path.endswith("/restart")]
+    assert restart.body == {"restartWithFailover": True, "failoverMode": "ForcedFailover"}
+    [patch] = [w for w in writes if w.method == "PATCH"]
+    assert patch.body["properties"]["configuration"]["ingress"]["traffic"] == [
+        {"revisionName": "ca-procgenie-api--v1", "weight": 100}]
+    assert len(writes) == 3
+    security = incidents["security"]["remediations"]
+    assert [r["status"] for r in security] == ["refused"] and "do not destroy evidence" in security[0]["reason"]
 
 
 def test_remediation_on_the_local_host_in_the_default_mode_writes_nothing(azurite):
@@ -181,14 +187,6 @@ def test_remediation_on_the_local_host_in_the_default_mode_writes_nothing(azurit
         deployment_five_minutes_ago(arm)
         env = remediation_env(arm, "")
         del env["REMEDIATION_MODE"]  # the default: dry-run
-        local = Local(azurite, "accept4dry", env)
-        try:
-            inc = outage_alerts(local, arm, "dry")
-            for key in ("redis", "db", "api"):
-                poll_until(lambda: "dry-run" in statuses(local, inc[key]), 30)
-            poll_until(lambda: local.host.clock.now() - at(local.get(f"incidents/{inc['redis']}")["created_at"])
-                       > timedelta(minutes=5), 10)
-        finally:
-            local.stop()
+        run_outages(azurite, arm, env, "accept4dry", "dry-run")
         assert arm.writes() == []
         assert any(r.method == "GET" for r in arm.requests)
