@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -251,8 +252,12 @@ def test_lro_that_never_finishes_times_out_and_stops_polling():
                                                                 timeout_s=0.3)
         assert result.status == "TimedOut" and result.request_id == only(fake, "PATCH").request_id
         assert 0.3 <= time.monotonic() - started < 3
+        # the SDK polls on a thread of its own: it must have ended, so nothing polls ARM any more
+        for poller in [t for t in threading.enumerate() if t.name.startswith("LROPoller(")]:
+            poller.join(timeout=5)
+            assert not poller.is_alive()
         polls = len(fake.requests)
-        time.sleep(0.1)                                   # ten poll intervals: nothing more arrives
+        assert not [t for t in threading.enumerate() if t.name.startswith("LROPoller(")]
         assert len(fake.requests) == polls
 
 
