@@ -15,8 +15,8 @@ from shared.domain.errors import PolicyError
 
 DEFAULT_RUNBOOK = str(Path(__file__).resolve().parent.parent / "runbook.toml")
 
-# name -> default ("" means unset). The single list of settings the code reads; the Bicep and
-# local.settings.sample.json are checked against it by tests.
+# name -> default ("" means unset). The single list of settings the app reads (FUNCTIONS_KEY is the
+# local host's); the Bicep and local.settings.sample.json are checked against it by tests.
 SETTINGS: dict[str, str] = {
     "TABLES_CONNECTION_STRING": "",
     "TABLES_ENDPOINT": "",
@@ -42,10 +42,6 @@ SETTINGS: dict[str, str] = {
     "REMEDIATION_MODE": "dry-run",
     "RUNBOOK_FILE": "",
 }
-SECRET_SETTINGS = frozenset(
-    {"TABLES_CONNECTION_STRING", "FUNCTIONS_KEY", "PAGERDUTY_ROUTING_KEYS", "SLACK_WEBHOOK_URL",
-     "JIRA_API_TOKEN", "STATUSPAGE_API_KEY"}
-)
 REMEDIATION_MODES = ("off", "dry-run", "approval", "auto")
 
 
@@ -54,7 +50,6 @@ class Settings:
     tables_connection_string: str = ""
     tables_endpoint: str = ""
     table_name: str = "incidents"
-    functions_key: str = field(default="", repr=False)
     public_base_url: str = ""
     escalation_schedule: str = SETTINGS["ESCALATION_SCHEDULE"]
     pagerduty_events_url: str = SETTINGS["PAGERDUTY_EVENTS_URL"]
@@ -104,7 +99,6 @@ class Settings:
             tables_connection_string=get("TABLES_CONNECTION_STRING"),
             tables_endpoint=get("TABLES_ENDPOINT"),
             table_name=get("TABLE_NAME"),
-            functions_key=get("FUNCTIONS_KEY"),
             public_base_url=get("PUBLIC_BASE_URL").rstrip("/"),
             escalation_schedule=get("ESCALATION_SCHEDULE"),
             pagerduty_events_url=get("PAGERDUTY_EVENTS_URL"),

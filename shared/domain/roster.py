@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 from shared.domain.calendar import WEEKDAYS, parse_clock, parse_date, parse_weekday, parse_zone, require_utc
 from shared.domain.errors import InvalidInput, PolicyError
-from shared.domain.timeutil import iso, parse_iso
+from shared.domain.timeutil import instant, iso, parse_iso
 
 ROLES = ("primary", "secondary", "engineering_lead", "vp_engineering", "security_lead",
          "customer_success_lead", "cto")
@@ -182,17 +182,6 @@ def _text(body: Mapping[str, Any], key: str, limit: int, required: bool = True) 
     return value.strip()
 
 
-def _instant(body: Mapping[str, Any], key: str) -> datetime:
-    value = body.get(key)
-    try:
-        if not isinstance(value, str):
-            raise ValueError
-        t = datetime.fromisoformat(value.strip())
-        return t.replace(tzinfo=UTC) if t.utcoffset() is None else t.astimezone(UTC)
-    except (ValueError, OverflowError):
-        raise InvalidInput(f"$.{key}", "must be an ISO-8601 date-time such as 2026-03-30T09:00:00Z") from None
-
-
 def validate_override(body: Any, now: datetime) -> dict:
     """Check a request to create an override; return it normalised (times as ISO-8601 UTC, Z).
 
@@ -210,7 +199,7 @@ def validate_override(body: Any, now: datetime) -> dict:
     if role not in ROLES:
         raise InvalidInput("$.role", f"must be one of {', '.join(ROLES)}")
     person = _text(body, "person", _MAX_NAME)
-    start, end = _instant(body, "start"), _instant(body, "end")
+    start, end = instant(body.get("start"), "$.start"), instant(body.get("end"), "$.end")
     if not start < end:
         raise InvalidInput("$.end", "must be after $.start")
     if not end > now:

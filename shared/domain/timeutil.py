@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
+from shared.domain.errors import InvalidInput
+
 
 def iso(t: datetime | None) -> str | None:
     if t is None:
@@ -16,3 +18,13 @@ def parse_iso(value: str | None) -> datetime | None:
         return None
     t = datetime.fromisoformat(value.replace("Z", "+00:00"))
     return t.replace(tzinfo=timezone.utc) if t.tzinfo is None else t.astimezone(timezone.utc)
+
+
+def instant(value: object, path: str) -> datetime:
+    """A caller's ISO-8601 date-time (Z or offset; naive means UTC) as UTC. Raises InvalidInput at `path`."""
+    try:
+        if not isinstance(value, str):
+            raise ValueError(value)
+        return parse_iso(value.strip())
+    except (ValueError, OverflowError):
+        raise InvalidInput(path, "must be an ISO-8601 date-time such as 2026-11-27T22:00:00Z") from None

@@ -151,15 +151,12 @@ def declare(body: dict[str, Any], actor: str, *, store: RecordStore, clock: Cloc
     repo = IncidentRepository(store)
     for _ in range(MAX_ATTEMPTS):
         now = clock.now()
-        day = now.strftime("%Y%m%d")
-        counter = store.get(keys=[keys.counter_key(day)]).get(keys.counter_key(day))
-        n = (counter.data["n"] if counter else 0) + 1
-        inc = Incident.declare(f"INC-{day}-{n:04d}", title=title, c=c, actor=actor, now=now)
+        ckey = keys.counter_key(now.strftime("%Y%m%d"))
+        incident_id, claim = keys.next_id(store.get(keys=[ckey]).get(ckey), now)
+        inc = Incident.declare(incident_id, title=title, c=c, actor=actor, now=now)
         escalation.plan(inc, runbook, now)
         pages = escalation.fire_due(inc, now, runbook, paging)
-        ops = repo.save_ops(inc, None, schedule_for(inc, runbook)) + pages
-        ops.append(Op("replace", counter.key, {"n": n}, counter.etag) if counter
-                   else Op("insert", keys.counter_key(day), {"n": n}))
+        ops = repo.save_ops(inc, None, schedule_for(inc, runbook)) + pages + [claim]
         try:
             store.commit(ops=ops)
         except ConcurrencyConflict:

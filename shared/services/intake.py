@@ -100,9 +100,8 @@ def _fired(alert: Alert, repo: IncidentRepository, clock: Clock, runbook: Runboo
         repo.store.commit(ops=ops + _indexed(inc, akey, index))
         return IntakeResult(inc.id, "correlated", inc.severity)
 
-    counter = rows.get(ckey)
-    n = (counter.data["n"] if counter else 0) + 1
-    inc = Incident.from_alert(f"INC-{now:%Y%m%d}-{n:04d}", alert, c, now, core_ids)
+    incident_id, claim = keys.next_id(rows.get(ckey), now)
+    inc = Incident.from_alert(incident_id, alert, c, now, core_ids)
     silence = silences.matching(alert, c.tenants, silences.active(rows.get(silences.INDEX)), now)
     if silence:
         inc.silence = silence
@@ -111,8 +110,7 @@ def _fired(alert: Alert, repo: IncidentRepository, clock: Clock, runbook: Runboo
     escalation.plan(inc, runbook, now)
     outbox = escalation.fire_due(inc, now, runbook, paging)  # the 0-minute step, in the same batch
     remediation.on_alert(inc, alert, runbook, remedy, now)
-    ops = repo.save_ops(inc, None, schedule_for(inc, runbook)) + outbox
-    ops.append(Op("replace", ckey, {"n": n}, counter.etag) if counter else Op("insert", ckey, {"n": n}))
+    ops = repo.save_ops(inc, None, schedule_for(inc, runbook)) + outbox + [claim]
     repo.store.commit(ops=ops + _indexed(inc, akey, index))
     log.info("incident %s opened: %s", inc.id, c.reason, extra={"incident_id": inc.id})
     return IntakeResult(inc.id, "created", inc.severity)

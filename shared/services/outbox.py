@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any, Mapping
 
 from shared.domain.errors import ConcurrencyConflict, NotFound
-from shared.domain.incident import Incident
+from shared.domain.incident import AUTOMATION, Incident
 from shared.domain.timeutil import iso
 from shared.ports import Clock, Delivery, Op, Pager, PagerEvent, RecordStore
 from shared.services.repository import IncidentRepository
@@ -125,12 +125,13 @@ def _finish(store: RecordStore, clock: Clock, claimed: str, etag: str, data: dic
         except NotFound:
             store.commit(ops=after)
             return
-        inc.record(now, "delivery", "automation", text, channel=data["channel"], role=data["role"])
+        inc.record(now, "delivery", AUTOMATION, text, channel=data["channel"], role=data["role"])
         try:
             store.commit(ops=repo.save_ops(inc, inc_etag) + after)
             return
         except ConcurrencyConflict:
-            if not store.get(keys=[claimed]).get(claimed) or store.get(keys=[claimed])[claimed].etag != etag:
+            mine = store.get(keys=[claimed]).get(claimed)
+            if mine is None or mine.etag != etag:
                 return  # the lease ran out and another sweep took the message over
     log.warning("could not record delivery of %s", claimed, extra={"incident_id": data["incident_id"]})
 

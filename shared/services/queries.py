@@ -6,7 +6,7 @@ from typing import Any, Mapping
 from shared.domain.classification import SEVERITIES, norm_severity
 from shared.domain.errors import InvalidInput
 from shared.domain.incident import STATES, Incident
-from shared.domain.timeutil import iso, parse_iso
+from shared.domain.timeutil import instant, iso
 from shared.ports import RecordStore
 from shared.services import escalation
 from shared.services.repository import IncidentRepository
@@ -51,12 +51,7 @@ def list_incidents(params: Mapping[str, str], *, store: RecordStore) -> dict[str
         severity = norm_severity(severity)
         if severity is None:
             raise InvalidInput("severity", f"must be one of {', '.join(SEVERITIES)}")
-    since = None
-    if params.get("since"):
-        try:
-            since = parse_iso(params["since"])
-        except ValueError as e:
-            raise InvalidInput("since", "must be an ISO-8601 date-time, e.g. 2026-11-27T00:00:00Z") from e
+    since = instant(params["since"], "since") if params.get("since") else None
     try:
         limit = int(params.get("limit") or 50)
     except ValueError as e:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import datetime
-from typing import Any, Iterable, Mapping
+from typing import Any, Mapping
 
 from shared.domain.errors import NotFound
 from shared.domain.incident import Incident
@@ -64,6 +64,15 @@ def resource_key(resource_id: str) -> str:
 
 def counter_key(day: str) -> str:
     return f"seq|{day}"
+
+
+def next_id(counter: Record | None, now: datetime) -> tuple[str, Op]:
+    """The day's next incident id (INC-20261127-0042) and the counter write that claims it: put it in
+    the batch that inserts the incident, so two writers can never take the same id."""
+    day = now.strftime("%Y%m%d")
+    n = (counter.data["n"] if counter else 0) + 1
+    op = Op("replace", counter.key, {"n": n}, counter.etag) if counter else Op("insert", counter_key(day), {"n": n})
+    return f"INC-{day}-{n:04d}", op
 
 
 def due_key(due_at: str, incident_id: str, lane: str) -> str:
@@ -174,7 +183,3 @@ class IncidentRepository:
                    else Op("replace", incident_key(inc.id), row, etag))
         return ops
 
-
-def chunked(ops: Iterable[Op], size: int = 100) -> list[list[Op]]:
-    ops = list(ops)
-    return [ops[i:i + size] for i in range(0, len(ops), size)]

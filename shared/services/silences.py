@@ -12,7 +12,7 @@ from typing import Any
 from shared.domain.alerts import Alert
 from shared.domain.errors import ConcurrencyConflict, InvalidInput, NotFound
 from shared.domain.policy import Runbook
-from shared.domain.timeutil import iso, parse_iso
+from shared.domain.timeutil import instant, iso
 from shared.ports import Clock, Record, RecordStore
 from shared.services import listrow
 from shared.services.repository import IncidentRepository
@@ -23,16 +23,9 @@ MATCH_KEYS = ("target_resource_id", "alert_rule", "tenant")
 
 
 def _when(body: dict[str, Any], key: str, default: datetime | None) -> datetime:
-    value = body.get(key)
-    if value is None and default is not None:
+    if body.get(key) is None and default is not None:
         return default
-    try:
-        t = parse_iso(value) if isinstance(value, str) else None
-    except ValueError:
-        t = None
-    if t is None:
-        raise InvalidInput(f"$.{key}", "must be an ISO-8601 date-time such as 2026-11-27T22:00:00Z")
-    return t
+    return instant(body.get(key), f"$.{key}")
 
 
 def create_silence(body: dict[str, Any], actor: str, *, store: RecordStore, clock: Clock) -> dict[str, Any]:
