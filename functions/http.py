@@ -81,3 +81,12 @@ def respond(call: Callable[[], Any], status: int = 200) -> func.HttpResponse:
     except DomainError as e:
         log.error("unmapped domain error: %s", e)
         return _error(500, "error", type(e).__name__)
+
+
+def with_body(req: func.HttpRequest, call: Callable[[dict[str, Any], str], Any], *, status: int = 200,
+              required: bool = False) -> func.HttpResponse:
+    """Decode the JSON object body and the actor, run `call(body, actor)`, and answer like `respond`."""
+    def run() -> Any:
+        body = body_object(req, required=required)
+        return call(body, actor(req, body))
+    return respond(run, status)

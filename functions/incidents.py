@@ -21,11 +21,9 @@ def get_incident(req: func.HttpRequest) -> func.HttpResponse:
 
 @bp.route(route="incidents", methods=["POST"], auth_level=FUNCTION)
 def declare_incident(req: func.HttpRequest) -> func.HttpResponse:
-    def run():
-        body = http.body_object(req, required=True)
-        return commands.declare(body, http.actor(req, body), store=b.store(), clock=b.clock(), runbook=b.runbook(),
-                                paging=b.paging())
-    return http.respond(run, status=201)
+    return http.with_body(req, lambda body, actor: commands.declare(
+        body, actor, store=b.store(), clock=b.clock(), runbook=b.runbook(), paging=b.paging()),
+        status=201, required=True)
 
 
 @bp.route(route="incidents/{id}/acknowledge", methods=["POST"], auth_level=FUNCTION)
@@ -55,18 +53,14 @@ def add_note(req: func.HttpRequest) -> func.HttpResponse:
 
 @bp.route(route="incidents/{id}/remediations/{rid}/approve", methods=["POST"], auth_level=FUNCTION)
 def approve_remediation(req: func.HttpRequest) -> func.HttpResponse:
-    def run():
-        body = http.body_object(req)
-        return commands.decide_remediation(req.route_params["id"], req.route_params["rid"], body,
-                                           http.actor(req, body), store=b.store(), clock=b.clock(),
-                                           runbook=b.runbook())
-    return http.respond(run)
+    return http.with_body(req, lambda body, actor: commands.decide_remediation(
+        req.route_params["id"], req.route_params["rid"], body, actor, store=b.store(), clock=b.clock(),
+        runbook=b.runbook()))
 
 
 def _command(req: func.HttpRequest, command, paging: bool = False) -> func.HttpResponse:
-    def run():
-        body = http.body_object(req)
+    def call(body, actor):
         extra = {"paging": b.paging()} if paging else {}
-        return command(req.route_params["id"], body, http.actor(req, body), store=b.store(), clock=b.clock(),
-                       runbook=b.runbook(), **extra)
-    return http.respond(run)
+        return command(req.route_params["id"], body, actor, store=b.store(), clock=b.clock(), runbook=b.runbook(),
+                       **extra)
+    return http.with_body(req, call)

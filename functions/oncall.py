@@ -16,15 +16,14 @@ def get_oncall(req: func.HttpRequest) -> func.HttpResponse:
 
 @bp.route(route="oncall/overrides", methods=["POST"], auth_level=FUNCTION)
 def add_override(req: func.HttpRequest) -> func.HttpResponse:
-    def run():
-        body = http.body_object(req, required=True)
-        return oncall.add_override(body, http.actor(req, body), store=b.store(), clock=b.clock())
-    return http.respond(run, status=201)
+    return http.with_body(req, lambda body, actor: oncall.add_override(body, actor, store=b.store(), clock=b.clock()),
+                          status=201, required=True)
 
 
 @bp.route(route="oncall/overrides/{oid}", methods=["DELETE"], auth_level=FUNCTION)
 def remove_override(req: func.HttpRequest) -> func.HttpResponse:
-    return http.respond(lambda: oncall.remove_override(req.route_params["oid"], store=b.store(), clock=b.clock()) or {"deleted": True})
+    return http.respond(lambda: oncall.remove_override(req.route_params["oid"], store=b.store(), clock=b.clock())
+                        or {"deleted": req.route_params["oid"]})
 
 
 @bp.route(route="silences", methods=["GET"], auth_level=FUNCTION)
@@ -34,16 +33,12 @@ def list_silences(req: func.HttpRequest) -> func.HttpResponse:
 
 @bp.route(route="silences", methods=["POST"], auth_level=FUNCTION)
 def create_silence(req: func.HttpRequest) -> func.HttpResponse:
-    def run():
-        body = http.body_object(req, required=True)
-        return silences.create_silence(body, http.actor(req, body), store=b.store(), clock=b.clock())
-    return http.respond(run, status=201)
+    return http.with_body(req, lambda body, actor: silences.create_silence(body, actor, store=b.store(),
+                                                                          clock=b.clock()),
+                          status=201, required=True)
 
 
 @bp.route(route="silences/{sid}", methods=["DELETE"], auth_level=FUNCTION)
 def delete_silence(req: func.HttpRequest) -> func.HttpResponse:
-    def run():
-        body = http.body_object(req)
-        return silences.delete_silence(req.route_params["sid"], http.actor(req, body), store=b.store(),
-                                       clock=b.clock(), runbook=b.runbook())
-    return http.respond(run)
+    return http.with_body(req, lambda body, actor: silences.delete_silence(
+        req.route_params["sid"], actor, store=b.store(), clock=b.clock(), runbook=b.runbook()))

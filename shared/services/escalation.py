@@ -28,7 +28,7 @@ class Paging:
     which roles have a PagerDuty routing key."""
     routable_roles: frozenset[str] = frozenset()
     load_overrides: Callable[[], list[Override]] = list
-    _overrides: list[Override] | None = field(default=None, repr=False)
+    _overrides: list[Override] | None = field(default=None, init=False, repr=False)
 
     @property
     def overrides(self) -> list[Override]:
