@@ -16,7 +16,8 @@ def list_incidents(req: func.HttpRequest) -> func.HttpResponse:
 
 @bp.route(route="incidents/{id}", methods=["GET"], auth_level=FUNCTION)
 def get_incident(req: func.HttpRequest) -> func.HttpResponse:
-    return http.respond(lambda: queries.get_incident(req.route_params["id"], store=b.store()))
+    return http.respond(lambda: queries.get_incident(req.route_params["id"], store=b.store(),
+                                                          params=dict(req.params)))
 
 
 @bp.route(route="incidents", methods=["POST"], auth_level=FUNCTION)

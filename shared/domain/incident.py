@@ -7,18 +7,24 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shared.domain.alerts import Alert
 from shared.domain.classification import Classification, severity_rank
 from shared.domain.errors import Conflict
 from shared.domain.timeutil import iso, parse_iso
 
+if TYPE_CHECKING:
+    from shared.domain.policy import Runbook
+
 STATES = ("triggered", "acknowledged", "resolved")
 PHASES = ("investigating", "identified", "monitoring", "resolved")
 AUTOMATION = "automation"
 RECENT_ALERTS = 50  # an incident keeps facts of its latest alerts only: a long storm of stateless
                     # log alerts must not outgrow the entity (each alert's state is its index row)
+MAX_TENANTS = 200   # tenant names kept on the incident (tenants_truncated says when there were more)
+MAX_TARGETS = 20    # target ids kept per alert fact
+MAX_NAME = 200      # characters kept of a tenant name
 
 
 @dataclass(frozen=True)
@@ -49,6 +55,7 @@ class Incident:
     alert_count: int = 0     # every alert that joined, however many
     firing: int = 0          # of those, how many have not resolved
     tenants: list[str] = field(default_factory=list)
+    tenants_truncated: bool = False  # more tenants were affected than `tenants` keeps
     core_targets: list[str] = field(default_factory=list)
     monitoring_since: datetime | None = None
     escalation: dict[str, Any] = field(default_factory=dict)
@@ -67,7 +74,8 @@ class Incident:
     def from_alert(cls, incident_id: str, alert: Alert, c: Classification, now: datetime,
                    core_ids: frozenset[str]) -> "Incident":
         inc = cls(id=incident_id, title=alert.summary or alert.alert_rule or alert.monitoring_service,
-                  severity=c.severity, created_at=now, classification=c.as_dict(), tenants=list(c.tenants))
+                  severity=c.severity, created_at=now, classification=c.as_dict())
+        inc.add_tenants(c.tenants)
         inc._add_alert(alert, core_ids)
         inc.record(now, "created", "azure-monitor",
                    f"Opened from {alert.monitoring_service} alert '{alert.alert_rule or alert.alert_id}'"
@@ -78,7 +86,8 @@ class Incident:
     @classmethod
     def declare(cls, incident_id: str, *, title: str, c: Classification, actor: str, now: datetime) -> "Incident":
         inc = cls(id=incident_id, title=title, severity=c.severity, created_at=now,
-                  classification=c.as_dict(), tenants=list(c.tenants), source="manual")
+                  classification=c.as_dict(), source="manual")
+        inc.add_tenants(c.tenants)
         inc.record(now, "created", actor, f"Declared by hand: {title}")
         inc.record(now, "classified", actor, c.reason, severity=c.severity)
         return inc
@@ -93,7 +102,7 @@ class Incident:
         self.firing += 1
         self.alerts[alert.alert_id] = {"fingerprint": alert.fingerprint, "rule": alert.alert_rule,
                                        "fired_at": iso(alert.fired_at), "resolved_at": None,
-                                       "targets": list(alert.target_ids)}
+                                       "targets": list(alert.target_ids)[:MAX_TARGETS]}
         while len(self.alerts) > RECENT_ALERTS:
             del self.alerts[next(iter(self.alerts))]
         for t in alert.target_ids:
@@ -104,7 +113,7 @@ class Incident:
         """Add a correlated alert. Severity only rises. Returns True when the severity rose or the incident
         became a security incident (either re-plans its ladder)."""
         self._add_alert(alert, core_ids)
-        self.tenants = sorted(set(self.tenants) | set(c.tenants))
+        self.add_tenants(c.tenants)
         self.record(now, "alert-correlated", "azure-monitor",
                     f"Correlated: '{alert.alert_rule or alert.alert_id}' ({why})", alert_id=alert.alert_id)
         if self.phase == "monitoring":
@@ -149,6 +158,13 @@ class Incident:
             done = self.resolve_alert(aid, self.alerts[aid].get("rule"), alert.fired_at, now) or done
         return done
 
+    def add_tenants(self, names) -> None:
+        """Union in affected tenants, bounded: the first MAX_TENANTS names (sorted) are kept and
+        `tenants_truncated` says there were more."""
+        merged = sorted(set(self.tenants) | {str(n)[:MAX_NAME] for n in names})
+        self.tenants_truncated = self.tenants_truncated or len(merged) > MAX_TENANTS
+        self.tenants = merged[:MAX_TENANTS]
+
     def stable_since(self, now: datetime, window: timedelta) -> bool:
         return self.phase == "monitoring" and self.monitoring_since is not None and now >= self.monitoring_since + window
 
@@ -163,14 +179,25 @@ class Incident:
         self.record(now, "acknowledged", actor, message or f"Acknowledged by {actor}")
         return True
 
-    def resolve(self, actor: str, now: datetime, message: str = "") -> bool:
-        """-> resolved (from triggered or acknowledged). A repeat is a no-op (False)."""
+    def resolve(self, actor: str, now: datetime, message: str = "", *, runbook: "Runbook") -> bool:
+        """-> resolved (from triggered or acknowledged), by any path: a responder, the stability window,
+        a recovery. Resolving starts the post-incident-review clock. A repeat is a no-op (False)."""
         if self.state == "resolved":
             return False
         self.state, self.phase, self.resolved_at = "resolved", "resolved", now
         self.monitoring_since = None
         self.record(now, "resolved", actor, message or f"Resolved by {actor}")
+        self._start_review(now, runbook)
         return True
+
+    def _start_review(self, now: datetime, runbook: "Runbook") -> None:
+        """The runbook's review clock (section 6): due from the resolution, or not required."""
+        due = runbook.sla.pir_due(self.severity, now, runbook.calendar)
+        due_at = due.strftime("%Y-%m-%dT%H:%M:%SZ") if due else None
+        self.pir = {**self.pir, "required": due is not None, "due_at": due_at,
+                    "status": "pending" if due else "not required"}
+        if due_at:
+            self.record(now, "review", AUTOMATION, f"Post-incident review due by {due_at}", due_at=due_at)
 
     def set_severity(self, severity: str, reason: str, actor: str, now: datetime) -> bool:
         if self.state == "resolved":
@@ -182,11 +209,11 @@ class Incident:
         self.record(now, "severity", actor, f"Severity {old} → {severity}: {reason}", old=old, new=severity)
         return True
 
-    def set_phase(self, phase: str, message: str, actor: str, now: datetime) -> None:
+    def set_phase(self, phase: str, message: str, actor: str, now: datetime, *, runbook: "Runbook") -> None:
         if self.state == "resolved" and phase != "resolved":
             raise Conflict(f"incident {self.id} is resolved")
         if phase == "resolved":
-            self.resolve(actor, now, message)
+            self.resolve(actor, now, message, runbook=runbook)
             return
         self.phase = phase
         self.monitoring_since = now if phase == "monitoring" else None

@@ -63,11 +63,8 @@ def resolve(incident_id: str, body: dict[str, Any], actor: str, *, store: Record
 
     def apply(inc: Incident) -> list[Op]:
         now = clock.now()
-        if not inc.resolve(actor, now, message):
+        if not inc.resolve(actor, now, message, runbook=runbook):
             return []
-        due = runbook.sla.pir_due(inc.severity, now, runbook.calendar)
-        inc.pir = {"required": due is not None, "due_at": due and due.strftime("%Y-%m-%dT%H:%M:%SZ"),
-                   "status": "pending" if due else "not required"}
         return escalation.stop_pages(inc, "resolve", now, paging)
     return _change(incident_id, apply, store=store, runbook=runbook)
 
@@ -101,7 +98,7 @@ def set_status(incident_id: str, body: dict[str, Any], actor: str, *, store: Rec
                        paging=paging)
 
     def apply(inc: Incident) -> list[Op]:
-        inc.set_phase(phase, message, actor, clock.now())
+        inc.set_phase(phase, message, actor, clock.now(), runbook=runbook)
         return []
     return _change(incident_id, apply, store=store, runbook=runbook)
 
@@ -160,6 +157,7 @@ def declare(body: dict[str, Any], actor: str, *, store: RecordStore, clock: Cloc
         try:
             store.commit(ops=ops)
         except ConcurrencyConflict:
+            repo.heal_counter(now)  # a counter behind its incidents would collide on every retry
             continue
         return incident_view(inc)
     raise ConcurrencyConflict("too many incidents declared at once; retry")

@@ -1,13 +1,15 @@
-"""Health of the automation itself: the store answers and the sweep ran within three ticks."""
+"""Health of the automation itself: the store answers, the sweep ran within three ticks, no due row
+keeps failing, and the settings are usable. Broken settings are named, never shown."""
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Sequence
 
 from shared.domain.timeutil import iso, parse_iso
-from shared.ports import Clock, RecordStore
+from shared.ports import Clock, Filter, RecordStore
 from shared.services.sweep import SWEEP_META
 
 STALE_TICKS = 3
+LISTED = 20   # failing rows named in the answer (all are counted)
 
 
 def tick_seconds(schedule: str) -> int:
@@ -23,14 +25,25 @@ def tick_seconds(schedule: str) -> int:
     return 86400
 
 
-def health(*, store: RecordStore, clock: Clock, schedule: str) -> dict[str, Any]:
-    """The last sweep time and `healthy`: False when the sweep is older than three ticks (or never ran).
-    Raises StoreUnavailable when the store is down."""
+def health(*, store: RecordStore, clock: Clock, schedule: str, config_errors: Sequence[str] = ()) -> dict[str, Any]:
+    """`healthy` is False (answered 503) when the sweep is older than three ticks, never ran, ran
+    ahead of this clock, or a setting is broken; `status` is "degraded" (still 200) while due rows
+    fail and are being retried. Raises StoreUnavailable when the store is down."""
     now = clock.now()
     rec = store.get(keys=[SWEEP_META]).get(SWEEP_META)
     last = parse_iso(rec.data["finished_at"]) if rec else None
     limit = STALE_TICKS * tick_seconds(schedule)
     age = (now - last).total_seconds() if last else None
-    fresh = age is not None and age <= limit
-    return {"status": "ok" if fresh else "stale", "healthy": fresh, "now": iso(now), "last_sweep": iso(last),
-            "sweep_age_seconds": None if age is None else round(age, 1), "stale_after_seconds": limit}
+    fresh = age is not None and -limit <= age <= limit  # a sweep "in the future" is another clock's
+    failing = store.scan(start="due|", end="due}", filters=[Filter("failures", "gt", 0)], limit=500).records
+    healthy = fresh and not config_errors
+    status = "ok" if healthy and not failing else "degraded" if healthy else \
+        "misconfigured" if config_errors else "stale"
+    return {"status": status, "healthy": healthy, "now": iso(now), "last_sweep": iso(last),
+            "sweep_age_seconds": None if age is None else round(age, 1), "stale_after_seconds": limit,
+            "failing_rows": len(failing),
+            "failing": [{"incident_id": r.data.get("incident_id"), "lane": r.data.get("lane"),
+                         "failures": r.data.get("failures"), "retry_at": r.data.get("retry_at"),
+                         # the kind of error only: health is anonymous; the timeline has the detail
+                         "error": str(r.data.get("error", "")).split(":", 1)[0]} for r in failing[:LISTED]],
+            "configuration_errors": list(config_errors)}

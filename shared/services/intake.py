@@ -111,7 +111,11 @@ def _fired(alert: Alert, repo: IncidentRepository, clock: Clock, runbook: Runboo
     outbox = escalation.fire_due(inc, now, runbook, paging)  # the 0-minute step, in the same batch
     remediation.on_alert(inc, alert, runbook, remedy, now)
     ops = repo.save_ops(inc, None, schedule_for(inc, runbook)) + outbox + [claim]
-    repo.store.commit(ops=ops + _indexed(inc, akey, index))
+    try:
+        repo.store.commit(ops=ops + _indexed(inc, akey, index))
+    except ConcurrencyConflict:
+        repo.heal_counter(now)  # a counter behind its incidents would collide on every retry
+        raise
     log.info("incident %s opened: %s", inc.id, c.reason, extra={"incident_id": inc.id})
     return IntakeResult(inc.id, "created", inc.severity)
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Mapping
 
-from shared.domain.errors import ConcurrencyConflict, NotFound
+from shared.domain.errors import ConcurrencyConflict
 from shared.domain.incident import AUTOMATION, Incident
 from shared.domain.timeutil import iso
 from shared.ports import Clock, Delivery, Op, Pager, PagerEvent, RecordStore
@@ -57,17 +57,21 @@ def deliver(*, store: RecordStore, clock: Clock, pager: Pager | None, routing_ke
     for rec in store.scan(start="out|", end=f"out|{iso(now)}~", limit=limit).records:
         if time.monotonic() - started > BUDGET_S:
             break  # the rest waits for the next tick
-        if pagerduty_down and rec.data["channel"] == "pagerduty":
+        if pagerduty_down and rec.data.get("channel") == "pagerduty":
             continue  # PagerDuty failed this tick after its retries: the rest waits for the next tick
         msg_id = rec.key.rsplit("|", 1)[1]
         claimed = f"out|{iso(now + LEASE)}|{msg_id}"
-        data = {**rec.data, "attempts": rec.data["attempts"] + 1}
+        data = {**rec.data, "attempts": int(rec.data.get("attempts") or 0) + 1}
         try:
             etag = store.commit(ops=[Op("delete", rec.key, etag=rec.etag), Op("insert", claimed, data)])[claimed]
         except ConcurrencyConflict:
             report.skipped += 1  # another sweep holds it
             continue
-        result = _send(data, pager, routing_keys, base_url)
+        try:
+            result = _send(data, pager, routing_keys, base_url)
+        except (KeyError, TypeError, ValueError) as e:  # a malformed row: isolated, never the whole tick
+            _broken(store, clock, claimed, etag, data, e, report)
+            continue
         pagerduty_down = pagerduty_down or _retryable(result)
         _finish(store, clock, claimed, etag, data, result, report)
     return report
@@ -100,7 +104,8 @@ def _attempts(d: Delivery) -> str:
 
 def _finish(store: RecordStore, clock: Clock, claimed: str, etag: str, data: dict[str, Any],
             result: Delivery | str, report: DeliveryReport) -> None:
-    repo = IncidentRepository(store)
+    """Record what happened in one batch, without loading or rewriting the incident: the claimed row
+    goes (or comes back at its next attempt) and the outcome is a timeline row of its own."""
     now = clock.now()
     who = f"{data['role']} ({data['person']})" if data.get("person") else data["role"]
     retry = _retryable(result)
@@ -114,24 +119,33 @@ def _finish(store: RecordStore, clock: Clock, claimed: str, etag: str, data: dic
         text = (f"PagerDuty {data['action']} for {who}: failed ({result.status or 'no answer'}, delivery "
                 f"{data['attempts']}, {_attempts(result)}: {result.detail})"
                 + ("; will retry" if retry else "; not retried"))
-    after = [Op("delete", claimed, etag=etag)]
+    ops = [Op("delete", claimed, etag=etag)]
     if retry:
-        backoff = min(MAX_BACKOFF, timedelta(seconds=10 * 2 ** min(data["attempts"] - 1, 6)))
-        after.append(Op("insert", f"out|{iso(now + backoff)}|{claimed.rsplit('|', 1)[1]}", data))
+        ops.append(_again(claimed, data, now))
     report.details.append(text)
-    for _ in range(6):
-        try:
-            inc, inc_etag = repo.load(data["incident_id"])
-        except NotFound:
-            store.commit(ops=after)
-            return
-        inc.record(now, "delivery", AUTOMATION, text, channel=data["channel"], role=data["role"])
-        try:
-            store.commit(ops=repo.save_ops(inc, inc_etag) + after)
-            return
-        except ConcurrencyConflict:
-            mine = store.get(keys=[claimed]).get(claimed)
-            if mine is None or mine.etag != etag:
-                return  # the lease ran out and another sweep took the message over
-    log.warning("could not record delivery of %s", claimed, extra={"incident_id": data["incident_id"]})
+    ops.append(IncidentRepository.side_event(data["incident_id"], now, "delivery", AUTOMATION, text,
+                                             channel=data["channel"], role=data["role"]))
+    try:
+        store.commit(ops=ops)
+    except ConcurrencyConflict:  # the lease ran out and another sweep took the message over
+        log.warning("delivery of %s outlived its lease", claimed, extra={"incident_id": data["incident_id"]})
 
+
+def _again(claimed: str, data: dict[str, Any], now: datetime) -> Op:
+    """The message back in the queue at its next attempt: 10 s, 20 s, 40 s, ... up to 5 minutes."""
+    backoff = min(MAX_BACKOFF, timedelta(seconds=10 * 2 ** min(max(data["attempts"], 1) - 1, 6)))
+    return Op("insert", f"out|{iso(now + backoff)}|{claimed.rsplit('|', 1)[1]}", data)
+
+
+def _broken(store: RecordStore, clock: Clock, claimed: str, etag: str, data: dict[str, Any], error: Exception,
+            report: DeliveryReport) -> None:
+    """A message that could not even be attempted (a malformed row): logged, counted, tried again later;
+    it never stops the other messages of the tick."""
+    report.failed += 1
+    log.error("outbox message %s failed before sending: %s: %s", claimed, type(error).__name__, error,
+              extra={"incident_id": data.get("incident_id")})
+    data = {**data, "error": f"{type(error).__name__}: {str(error)[:300]}"}
+    try:
+        store.commit(ops=[Op("delete", claimed, etag=etag), _again(claimed, data, clock.now())])
+    except ConcurrencyConflict:
+        pass

@@ -33,11 +33,27 @@ def incident_view(inc: Incident, timeline: list[dict[str, Any]] | None = None) -
     return view
 
 
-def get_incident(incident_id: str, *, store: RecordStore) -> dict[str, Any]:
-    """Raises NotFound."""
+TIMELINE_PAGE = 200      # events per answer: an incident with thousands of notes stays a small answer
+TIMELINE_MAX = 1000
+
+
+def get_incident(incident_id: str, *, store: RecordStore, params: Mapping[str, str] | None = None
+                 ) -> dict[str, Any]:
+    """The incident with a page of its timeline (oldest first; `timeline_limit`, and
+    `timeline_continuation` from the previous answer for the next page). Raises NotFound, InvalidInput."""
+    params = params or {}
+    try:
+        limit = int(params.get("timeline_limit") or TIMELINE_PAGE)
+    except ValueError as e:
+        raise InvalidInput("timeline_limit", "must be an integer") from e
+    if not 1 <= limit <= TIMELINE_MAX:
+        raise InvalidInput("timeline_limit", f"must be between 1 and {TIMELINE_MAX}")
     repo = IncidentRepository(store)
     inc, _ = repo.load(incident_id)
-    return incident_view(inc, repo.timeline(incident_id))
+    events, cont = repo.timeline(incident_id, limit=limit, after=params.get("timeline_continuation") or None)
+    view = incident_view(inc, events)
+    view["timeline_continuation"] = cont
+    return view
 
 
 def list_incidents(params: Mapping[str, str], *, store: RecordStore) -> dict[str, Any]:

@@ -7,23 +7,35 @@ One partition holds every record, ordered by key:
     alert|<h>|F / |R        alert id (hashed) + condition -> incident: de-duplication
     fp|<h>                  fingerprint (rule + targets) -> the incident it opened
     res|<h>                 core resource -> last incident and time: correlation window
-    seq|<yyyymmdd>          the day's incident counter
+    seq|<yyyymmdd>          the day's incident counter: a hint, never trusted (see heal_counter)
     due|<iso>|<id>|<lane>   the due index: when the incident's next work of a lane (esc: escalation,
                             SLA, stability; arm: diagnostics, remediation) falls due
+    fail|<id>|<lane>        a due row whose work failed: when to try again, how often it failed, why
 
 so a state change, its timeline, its index rows and its schedule commit in one atomic batch.
+
+Guard rows can fall out of step with what they guard (a restore from backup, a row deleted by hand,
+an emulator that lost its last writes). No write here depends on a guard row being exactly where
+the incident says it is: the due rows of a save are upserted (a missing one comes back, a present
+one is overwritten) and never deleted in the batch (the sweep drops a row the incident no longer
+wants when it comes due), and a counter that is behind its incidents is moved past the newest.
 """
 from __future__ import annotations
 
 import hashlib
 import json
+import uuid
 from datetime import datetime
 from typing import Any, Mapping
 
-from shared.domain.errors import NotFound
+from shared.domain.errors import ConcurrencyConflict, InvalidInput, NotFound
 from shared.domain.incident import Incident
 from shared.domain.timeutil import iso
 from shared.ports import Filter, Op, Record, RecordStore
+
+class DocumentTooLarge(ValueError):
+    """A document over what one Table entity holds (a bug: the domain bounds what an incident keeps)."""
+
 
 CHUNK = 30_000  # characters per string column: Table Storage allows 64 KiB (UTF-16) per property
 MAX_CHUNKS = 15
@@ -50,6 +62,16 @@ def timeline_key(incident_id: str, seq: int) -> str:
     return f"tl|{inverted(incident_id)}|{seq:06d}"
 
 
+def side_event_key(incident_id: str, at: datetime) -> str:
+    """A timeline row written without the incident's ETag (a delivery, a failure of the sweep): it
+    sorts after the numbered rows, and the reader orders every event by time."""
+    return f"tl|{inverted(incident_id)}|x{iso(at)}|{uuid.uuid4().hex[:8]}"
+
+
+def failure_key(incident_id: str, lane: str) -> str:
+    return f"fail|{incident_id}|{lane}"
+
+
 def alert_key(alert_id: str, condition: str) -> str:
     return f"alert|{h(alert_id)}|{condition[:1].upper()}"
 
@@ -68,11 +90,17 @@ def counter_key(day: str) -> str:
 
 def next_id(counter: Record | None, now: datetime) -> tuple[str, Op]:
     """The day's next incident id (INC-20261127-0042) and the counter write that claims it: put it in
-    the batch that inserts the incident, so two writers can never take the same id."""
+    the batch that inserts the incident, so two writers can never take the same id. When the batch
+    fails, call IncidentRepository.heal_counter before trying again: the counter may be behind."""
     day = now.strftime("%Y%m%d")
-    n = (counter.data["n"] if counter else 0) + 1
+    n = _count(counter) + 1
     op = Op("replace", counter.key, {"n": n}, counter.etag) if counter else Op("insert", counter_key(day), {"n": n})
     return f"INC-{day}-{n:04d}", op
+
+
+def _count(counter: Record | None) -> int:
+    n = counter.data.get("n") if counter else 0
+    return n if isinstance(n, int) and not isinstance(n, bool) and n >= 0 else 0
 
 
 def due_key(due_at: str, incident_id: str, lane: str) -> str:
@@ -88,7 +116,7 @@ def encode_doc(doc: Any) -> dict[str, str]:
     text = json.dumps(doc, separators=(",", ":"), sort_keys=True, default=str)
     parts = [text[i:i + CHUNK] for i in range(0, len(text), CHUNK)] or [""]
     if len(parts) > MAX_CHUNKS:
-        raise ValueError("document too large for one entity")
+        raise DocumentTooLarge(f"document of {len(text)} characters is too large for one entity")
     return {f"doc{i}": p for i, p in enumerate(parts)}
 
 
@@ -116,17 +144,61 @@ class IncidentRepository:
             raise NotFound(f"no incident {incident_id!r}")
         return self.from_record(rec), rec.etag
 
-    def timeline(self, incident_id: str) -> list[dict[str, Any]]:
-        prefix = f"tl|{inverted(incident_id)}|"
-        out, after = [], None
-        while True:
-            page = self.store.scan(start=prefix, end=prefix + "~", limit=1000, after=after)
-            for r in page.records:
-                out.extend({k: e[k] for k in ("at", "kind", "actor", "text")} for e in decode_doc(r.data))
-            if page.continuation is None:
-                return out
-            after = page.continuation
+    # -- the incident counter ------------------------------------------------------------------
+    def heal_counter(self, now: datetime) -> bool:
+        """After a create lost its batch: when the day's counter is behind the day's newest incident
+        (a restore, a row deleted by hand, a store that lost its last writes), move it past that
+        incident, so the next claim takes a free id instead of colliding for the rest of the day.
+        Returns True when it moved the counter. Costs two requests; raises StoreUnavailable."""
+        day = now.strftime("%Y%m%d")
+        ckey = counter_key(day)
+        counter = self.store.get(keys=[ckey]).get(ckey)
+        start = f"inc|{99999999 - int(day):08d}"
+        newest = self.store.scan(start=start, end=start + "~", limit=1).records  # newest first
+        top = 999999 - int(newest[0].key[len(start):]) if newest else 0
+        if top <= _count(counter):
+            return False
+        op = Op("replace", ckey, {"n": top}, counter.etag) if counter else Op("insert", ckey, {"n": top})
+        try:
+            self.store.commit(ops=[op])
+        except ConcurrencyConflict:
+            return False  # another writer moved it meanwhile: the next attempt re-reads it
+        return True
 
+    # -- the timeline --------------------------------------------------------------------------
+    def timeline(self, incident_id: str, *, limit: int | None = None, after: str | None = None
+                 ) -> tuple[list[dict[str, Any]], str | None]:
+        """The incident's events in time order, at most `limit` (all when None) after the
+        continuation token `after`. Returns (events, token for the next page or None)."""
+        prefix = f"tl|{inverted(incident_id)}|"
+        rows, cursor = [], None
+        while True:
+            page = self.store.scan(start=prefix, end=prefix + "~", limit=1000, after=cursor)
+            rows.extend(page.records)
+            if page.continuation is None:
+                break
+            cursor = page.continuation
+        events = []
+        for r in rows:
+            try:
+                events.extend({k: e[k] for k in ("at", "kind", "actor", "text")} for e in decode_doc(r.data))
+            except (ValueError, KeyError, TypeError):  # one unreadable row never hides the rest
+                events.append({"at": "", "kind": "unreadable", "actor": "system",
+                               "text": f"timeline row {r.key[len(prefix):]} could not be read"})
+        events.sort(key=lambda e: e["at"])  # stable: numbered rows keep their order
+        start = _offset(after)
+        if limit is None:
+            return events[start:], None
+        page_events = events[start:start + limit]
+        return page_events, (str(start + limit) if start + limit < len(events) else None)
+
+    @staticmethod
+    def side_event(incident_id: str, at: datetime, kind: str, actor: str, text: str, **data: Any) -> Op:
+        """A timeline event written without loading or rewriting the incident (no ETag needed)."""
+        doc = [{"at": iso(at), "kind": kind, "actor": actor, "text": text, "data": data}]
+        return Op("insert", side_event_key(incident_id, at), encode_doc(doc))
+
+    # -- queries -------------------------------------------------------------------------------
     def list(self, *, status: str | None = None, severity: str | None = None, since: datetime | None = None,
              limit: int = 50, after: str | None = None) -> tuple[list[Incident], str | None]:
         filters = []
@@ -143,32 +215,42 @@ class IncidentRepository:
 
     def held_by(self, silence_id: str) -> list[tuple[Incident, str]]:
         """Open incidents whose ladder a silence holds (a filtered scan of the incident rows)."""
+        return self.open_incidents([Filter("silence_id", "eq", silence_id)])
+
+    def open_incidents(self, filters: list[Filter] | None = None) -> list[tuple[Incident, str]]:
+        """Every open incident (with its etag) matching `filters`; unreadable rows are skipped."""
         found, after = [], None
         while True:
-            page = self.store.scan(start="inc|", end="inc}", filters=[Filter("silence_id", "eq", silence_id),
+            page = self.store.scan(start="inc|", end="inc}", filters=[*(filters or []),
                                                                      Filter("state", "ne", "resolved")],
                                    limit=200, after=after)
-            found += [(self.from_record(r), r.etag) for r in page.records]
+            for r in page.records:
+                try:
+                    found.append((self.from_record(r), r.etag))
+                except (ValueError, KeyError, TypeError):
+                    continue  # a corrupt row: the sweep that owns it records and counts it
             if page.continuation is None:
                 return found
             after = page.continuation
 
+    # -- failing due rows ----------------------------------------------------------------------
+    def failures(self) -> dict[str, Record]:
+        """Every recorded failure of a due row, by its key (fail|<id>|<lane>)."""
+        return {r.key: r for r in self.store.scan(start="fail|", end="fail}", limit=1000).records}
+
     def save_ops(self, inc: Incident, etag: str | None, schedule: Mapping[str, datetime] | None = None) -> list[Op]:
         """Ops writing the incident (insert when etag is None, else ETag-conditional replace), its new
         timeline events (one row), and, when `schedule` is given, its due-index rows: one per lane, at
-        the earliest due step of that lane."""
+        the earliest due step of that lane. Raises DocumentTooLarge for an incident over one entity."""
         ops: list[Op] = []
         if schedule is not None:
             inc.scheduled = {step: iso(t) for step, t in sorted(schedule.items(), key=lambda kv: kv[1])}
             wanted: dict[str, str] = {}
             for step, due in inc.scheduled.items():
                 wanted.setdefault(lane_of(step), due)  # sorted: the first of a lane is its earliest
-            for lane, due in inc.lanes.items():
-                if wanted.get(lane) != due:
-                    ops.append(Op("delete", due_key(due, inc.id, lane), etag="*"))
             for lane, due in wanted.items():
-                if inc.lanes.get(lane) != due:
-                    ops.append(Op("insert", due_key(due, inc.id, lane), {"incident_id": inc.id, "lane": lane}))
+                if inc.lanes.get(lane) != due:  # upsert: a row already there (or lost) is no conflict
+                    ops.append(Op("upsert", due_key(due, inc.id, lane), {"incident_id": inc.id, "lane": lane}))
             inc.lanes = wanted
         if inc.new_events:
             first = inc.timeline_seq + 1
@@ -183,3 +265,17 @@ class IncidentRepository:
                    else Op("replace", incident_key(inc.id), row, etag))
         return ops
 
+    def due_rows_missing(self, incidents: list[Incident]) -> list[Op]:
+        """Upserts for the due rows these incidents count on but the index lost (one read)."""
+        wanted = {due_key(due, inc.id, lane): {"incident_id": inc.id, "lane": lane}
+                  for inc in incidents for lane, due in inc.lanes.items()}
+        found = self.store.get(keys=list(wanted)) if wanted else {}
+        return [Op("upsert", k, v) for k, v in wanted.items() if k not in found]
+
+
+def _offset(token: str | None) -> int:
+    if token is None:
+        return 0
+    if not token.isdigit() or len(token) > 9:
+        raise InvalidInput("timeline_continuation", "is not a token from a previous page")
+    return int(token)

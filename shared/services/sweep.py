@@ -6,19 +6,25 @@ only the rows due by now (a key range), so its cost follows the work due, not th
 incidents. An incident's due steps are applied in one ETag-conditional batch: two sweeps at once
 both try; one commits, the other re-reads and finds the steps done. A crash after the commit
 leaves outbox rows that the delivery sends later; a crash before it leaves the due row.
+
+One bad row never stops the others: work that fails for any reason but the store being down (an
+incident too large to save, a corrupt document, a step naming a playbook the runbook no longer
+has) is recorded on the due row itself (how often, why, when to try again, with backoff), on the
+incident's timeline and in the log, counted by GET health, and the sweep goes on with the rest.
 """
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from shared.domain.errors import ConcurrencyConflict, NotFound
+from shared.domain.errors import ConcurrencyConflict, NotFound, StoreUnavailable
 from shared.domain.incident import AUTOMATION, Incident
 from shared.domain.policy import Runbook
 from shared.domain.timeutil import iso, parse_iso
-from shared.ports import Clock, Op, RecordStore
+from shared.ports import Clock, Op, Record, RecordStore
 from shared.services import diagnostics, escalation, remediation, remediation_run
 from shared.services.escalation import Paging
 from shared.services.remediation import Remedy
@@ -30,6 +36,9 @@ SWEEP_META = "meta|sweep"
 MAX_DUE_PER_SWEEP = 500
 BUDGET_S = 7.0   # real seconds: what is left over waits for the next tick instead of overrunning it
 ESC, ARM = "esc", "arm"
+RETRY_FIRST = timedelta(seconds=30)     # a failing row is tried again after 30 s, 1 min, 2 min, ...
+RETRY_MAX = timedelta(minutes=10)
+AUDIT_EVERY = timedelta(minutes=10)     # how often a worker checks that no open incident lost its due rows
 
 
 @dataclass
@@ -38,6 +47,9 @@ class SweepReport:
     applied: list[str] = field(default_factory=list)
     skipped: int = 0
     deferred: int = 0
+    failed: int = 0                 # rows whose work failed this tick (recorded on the row)
+    held: int = 0                   # failing rows waiting for their next attempt
+    repaired: int = 0               # lost due rows put back by the audit
     finished_at: str | None = None
 
 
@@ -50,46 +62,70 @@ def sweep(*, store: RecordStore, clock: Clock, runbook: Runbook, paging: Paging 
     repo = IncidentRepository(store)
     paging, remedy = paging or Paging(), remedy or Remedy(core={})
     page = store.scan(start="due|", end=f"due|{iso(now)}~", limit=MAX_DUE_PER_SWEEP)
-    rows = [r for r in page.records if lane is None or r.data["lane"] == lane]
+    rows = [r for r in page.records if lane is None or r.data.get("lane") == lane]
     report = SweepReport(due=len(rows))
     started = time.monotonic()
     for rec in rows:
         if time.monotonic() - started > BUDGET_S:
-            report.deferred = report.due - len(report.applied) - report.skipped
+            report.deferred = report.due - len(report.applied) - report.skipped - report.failed - report.held
             log.warning("sweep budget spent: %d due rows left for the next tick", report.deferred)
             break
-        for _ in range(8):
-            try:
-                applied, executions = _apply(repo, rec.data["incident_id"], rec.data["lane"], rec.key, now,
-                                             runbook, paging, remedy)
-                break
-            except ConcurrencyConflict:
-                continue  # another writer changed the incident: re-read and decide again
-        else:
+        retry_at = rec.data.get("retry_at")
+        if isinstance(retry_at, str) and retry_at > iso(now):
+            report.held += 1
             continue
-        report.applied += [f"{rec.data['incident_id']}:{s}" for s in applied]
-        report.skipped += not applied and not executions
-        for rid in executions:  # claims, acts on ARM and records, in batches of its own
-            if remediation_run.execute(repo=repo, incident_id=rec.data["incident_id"], rid=rid, runbook=runbook,
-                                       remedy=remedy, clock=clock):
-                report.applied.append(f"{rec.data['incident_id']}:{remediation.EXEC}{rid}")
+        try:
+            _run_row(repo, rec, now, runbook, paging, remedy, clock, report)
+        except StoreUnavailable:
+            raise  # the store is down: the whole tick fails and health goes stale, as it should
+        except Exception as e:  # noqa: BLE001 - isolated: recorded on the row, the timeline and the log
+            report.failed += 1
+            _record_failure(repo, rec, e, now)
+    if lane in (None, ESC) and _audits.due(store, now):
+        report.repaired = repair_due_index(repo)
     report.finished_at = iso(clock.now())
     if record_health:
-        store.commit(ops=[Op("upsert", SWEEP_META, {"finished_at": report.finished_at, "due": report.due})])
+        store.commit(ops=[Op("upsert", SWEEP_META, {"finished_at": report.finished_at, "due": report.due,
+                                                    "failed": report.failed})])
     return report
 
 
-def _apply(repo: IncidentRepository, incident_id: str, lane: str, key: str, now: datetime, runbook: Runbook,
+def _run_row(repo: IncidentRepository, rec: Record, now: datetime, runbook: Runbook, paging: Paging,
+             remedy: Remedy, clock: Clock, report: SweepReport) -> None:
+    incident_id, lane = rec.data["incident_id"], rec.data["lane"]
+    for _ in range(8):
+        try:
+            applied, executions = _apply(repo, incident_id, lane, rec, now, runbook, paging, remedy)
+            break
+        except ConcurrencyConflict:
+            fresh = repo.store.get(keys=[rec.key]).get(rec.key)
+            if fresh is None:
+                return  # another sweep applied it (and moved the row)
+            rec = fresh     # another writer changed the incident: re-read and decide again
+    else:
+        return
+    report.applied += [f"{incident_id}:{s}" for s in applied]
+    report.skipped += not applied and not executions
+    for rid in executions:  # claims, acts on ARM and records, in batches of its own
+        if remediation_run.execute(repo=repo, incident_id=incident_id, rid=rid, runbook=runbook,
+                                   remedy=remedy, clock=clock):
+            report.applied.append(f"{incident_id}:{remediation.EXEC}{rid}")
+
+
+def _apply(repo: IncidentRepository, incident_id: str, lane: str, rec: Record, now: datetime, runbook: Runbook,
            paging: Paging, remedy: Remedy) -> tuple[list[str], list[str]]:
     """Run the incident's steps of `lane` that are due. Returns (steps applied, remediations to execute)."""
     try:
         inc, etag = repo.load(incident_id)
     except NotFound:
         inc = None
-    if inc is None or inc.lanes.get(lane) != key.split("|")[1]:
+    due_at = rec.key.split("|")[1]
+    if inc is None or inc.lanes.get(lane) != due_at:
         # not (or no longer) the incident's schedule: a leftover; drop it if it is still there
-        if repo.store.get(keys=[key]):
-            repo.store.commit(ops=[Op("delete", key, etag="*")])
+        try:
+            repo.store.commit(ops=[Op("delete", rec.key, etag=rec.etag)])
+        except ConcurrencyConflict:
+            pass  # already gone, or rewritten by another sweep that will see it again
         return [], []
     due = [s for s, t in inc.scheduled.items() if lane_of(s) == lane and parse_iso(t) <= now]
     applied, executions, extra = [], [], []
@@ -101,9 +137,70 @@ def _apply(repo: IncidentRepository, incident_id: str, lane: str, key: str, now:
         if ops is not None:
             applied.append(step)
             extra += ops
-    # the new schedule no longer holds a step that ran; save_ops moves the lane's due row in the batch
-    repo.store.commit(ops=repo.save_ops(inc, etag, schedule_for(inc, runbook)) + extra)
+    if rec.data.get("failures"):
+        inc.record(now, "recovered", AUTOMATION, f"The sweep applied this incident's {lane} work again after "
+                   f"{rec.data['failures']} failed attempts")
+    ops = repo.save_ops(inc, etag, schedule_for(inc, runbook))
+    if inc.lanes.get(lane) != due_at:  # this row moved on: drop it in the same batch (it exists: we read it)
+        ops.append(Op("delete", rec.key, etag=rec.etag))
+    elif rec.data.get("failures"):     # the row stays where it is: clear its failure record
+        ops.append(Op("replace", rec.key, {"incident_id": incident_id, "lane": lane}, rec.etag))
+    repo.store.commit(ops=ops + extra)
     return applied, executions
+
+
+def _record_failure(repo: IncidentRepository, rec: Record, error: Exception, now: datetime) -> None:
+    """Write the failure on the due row (attempts, reason, next attempt with backoff) and, on the first
+    failure and every doubling after it, on the incident's timeline. Never raises but StoreUnavailable."""
+    failures = int(rec.data.get("failures") or 0) + 1
+    retry_at = now + min(RETRY_MAX, RETRY_FIRST * 2 ** min(failures - 1, 10))
+    reason = f"{type(error).__name__}: {str(error)[:300]}"
+    incident_id, lane = str(rec.data.get("incident_id", "?")), str(rec.data.get("lane", "?"))
+    log.error("due work of %s (%s lane) failed %d time(s), next attempt %s: %s", incident_id, lane, failures,
+              iso(retry_at), reason, exc_info=error, extra={"incident_id": incident_id})
+    data = {**rec.data, "failures": failures, "retry_at": iso(retry_at), "error": reason,
+            "first_failed_at": rec.data.get("first_failed_at") or iso(now)}
+    ops = [Op("replace", rec.key, data, rec.etag)]
+    if failures & (failures - 1) == 0 and rec.data.get("incident_id"):
+        ops.append(IncidentRepository.side_event(
+            incident_id, now, "sweep-failure", "system",
+            f"The {lane} sweep could not apply this incident's due work ({reason}); attempt {failures}, "
+            f"trying again at {iso(retry_at)}. Other incidents are not affected.", lane=lane))
+    try:
+        repo.store.commit(ops=ops)
+    except ConcurrencyConflict:
+        pass  # another sweep handled the row meanwhile
+
+
+def repair_due_index(repo: IncidentRepository) -> int:
+    """Put back the due rows that open incidents count on but the index lost (a restore, a row
+    deleted by hand). Returns how many. A cheap, bounded audit: one scan of the open incidents."""
+    incidents = [inc for inc, _ in repo.open_incidents()]
+    ops = repo.due_rows_missing(incidents)
+    for i in range(0, len(ops), 100):
+        repo.store.commit(ops=ops[i:i + 100])
+    for op in ops:
+        log.warning("due row %s was missing: put back", op.key, extra={"incident_id": op.data["incident_id"]})
+    return len(ops)
+
+
+class _Audits:
+    """When this worker last audited the due index of a store: at its first sweep, then every AUDIT_EVERY."""
+
+    def __init__(self) -> None:
+        self._last: dict[int, datetime] = {}
+        self._lock = threading.Lock()
+
+    def due(self, store: RecordStore, now: datetime) -> bool:
+        with self._lock:
+            last = self._last.get(id(store))
+            if last is not None and abs(now - last) < AUDIT_EVERY:
+                return False
+            self._last[id(store)] = now
+            return True
+
+
+_audits = _Audits()
 
 
 def run_step(inc: Incident, step: str, now: datetime, runbook: Runbook, paging: Paging, remedy: Remedy,
@@ -113,7 +210,8 @@ def run_step(inc: Incident, step: str, now: datetime, runbook: Runbook, paging: 
     if step == STABILITY:
         if inc.stable_since(now, runbook.stability_window):
             inc.resolve(AUTOMATION, now, f"Resolved automatically: no alert fired again in the "
-                        f"{int(runbook.stability_window.total_seconds() // 60)}-minute stability window")
+                        f"{int(runbook.stability_window.total_seconds() // 60)}-minute stability window",
+                        runbook=runbook)
             return escalation.stop_pages(inc, "resolve", now, paging)
         return None
     if step.startswith(escalation.STEP):
