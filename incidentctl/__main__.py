@@ -1,4 +1,4 @@
-"""`python -m incidentctl`: list, show, ack, resolve, severity, note, oncall [--json].
+"""`python -m incidentctl COMMAND [--json]`: every command of the incident-response HTTP API.
 
 Exit codes: 0 ok; 1 the API answered with an error; 2 usage; 3 the API cannot be reached.
 """
@@ -8,73 +8,24 @@ import argparse
 import getpass
 import json
 import os
-import re
 import sys
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import redirect_stderr, redirect_stdout
 from datetime import datetime
-from typing import Any, Callable, Mapping, Sequence, TextIO
+from typing import Any, TextIO
 
-from incidentctl import render
+from incidentctl import completion, render
+from incidentctl.args import parse, parser
 from incidentctl.client import DEFAULT_URL, ApiClient, ApiError, Unreachable
 
+__all__ = ["explain", "main", "parser", "run"]
 EXIT_OK, EXIT_API, EXIT_USAGE, EXIT_UNREACHABLE = 0, 1, 2, 3
+KEY_HINT = "set FUNCTIONS_KEY to the function key (`make run` prints it)"
+# The `error` code that each status has anyway: printed only when it says more than the status.
+_PLAIN_CODES = {400: "invalid_input", 401: "unauthorized", 403: "forbidden", 404: "not_found", 409: "conflict",
+                413: "payload_too_large", 503: "unavailable"}
 
-
-def _severity(value: str) -> str:
-    m = re.fullmatch(r"(?:sev-?)?([1-4])", value.strip(), re.IGNORECASE)
-    if not m:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a severity (SEV-1 .. SEV-4)")
-    return f"SEV-{m.group(1)}"
-
-
-def _iso(value: str) -> str:
-    try:
-        datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{value!r} is not an ISO-8601 time (e.g. 2026-11-27T03:00:00Z)") from None
-    return value
-
-
-def _positive(value: str) -> int:
-    if not value.isdigit() or int(value) < 1:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a positive whole number")
-    return int(value)
-
-
-def parser() -> argparse.ArgumentParser:
-    # --json is accepted before or after the subcommand; SUPPRESS keeps the sub-parser from
-    # overwriting a top-level --json with its own default.
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--json", action="store_true", default=argparse.SUPPRESS,
-                        help="print the API's JSON answer instead of a table")
-    p = argparse.ArgumentParser(prog="incidentctl", parents=[common],
-                                description="Operate incidents through the incident-response HTTP API "
-                                            f"(INCIDENT_API_URL, default {DEFAULT_URL}; key in FUNCTIONS_KEY).")
-    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
-    ls = sub.add_parser("list", parents=[common], help="list incidents")
-    ls.add_argument("--status", help="triggered, acknowledged or resolved")
-    ls.add_argument("--severity", type=_severity, help="SEV-1 .. SEV-4")
-    ls.add_argument("--since", type=_iso, help="created at or after this ISO-8601 time")
-    ls.add_argument("--limit", type=_positive, help="at most this many")
-
-    sub.add_parser("show", parents=[common], help="one incident with its timeline").add_argument("id")
-    for name, verb in (("ack", "acknowledge"), ("resolve", "resolve")):
-        sp = sub.add_parser(name, parents=[common], help=f"{verb} an incident")
-        sp.add_argument("id")
-        sp.add_argument("-m", "--message", help="a message for the timeline")
-
-    sev = sub.add_parser("severity", parents=[common], help="reclassify an incident")
-    sev.add_argument("id")
-    sev.add_argument("severity", type=_severity, help="SEV-1 .. SEV-4")
-    sev.add_argument("--reason", required=True, help="why (goes on the timeline)")
-
-    note = sub.add_parser("note", parents=[common], help="add a timeline note")
-    note.add_argument("id")
-    note.add_argument("text", nargs="+")
-
-    sub.add_parser("oncall", parents=[common], help="who holds each on-call role now")
-    return p
+Renderer = Callable[[Any], str]
 
 
 def default_actor(env: Mapping[str, str]) -> str:
@@ -86,44 +37,122 @@ def default_actor(env: Mapping[str, str]) -> str:
         return "operator"
 
 
-def run(args: argparse.Namespace, api: ApiClient, actor: str) -> tuple[Any, Callable[[Any], str]]:
+def run(args: argparse.Namespace, api: ApiClient, actor: str) -> tuple[Any, Renderer]:
     """Call the API for one subcommand; return its answer and how to render it."""
-    c = args.command
+    c, ident = args.command, getattr(args, "id", None)
     if c == "list":
         return (api.list_incidents(status=args.status, severity=args.severity, since=args.since, limit=args.limit),
                 render.incidents)
     if c == "show":
-        return api.incident(args.id), render.incident
-    if c == "ack":
-        return (api.acknowledge(args.id, actor=actor, message=args.message),
-                lambda a: render.changed(a, "acknowledged", args.id))
-    if c == "resolve":
-        return (api.resolve(args.id, actor=actor, message=args.message),
-                lambda a: render.changed(a, "resolved", args.id))
+        return _show(args, api)
+    if c == "declare":
+        severity = args.severity or ("SEV-1" if args.security and not args.impact else None)
+        return (api.declare(title=" ".join(args.title), severity=severity, impact=args.impact, scope=args.scope,
+                            tenants=args.tenants, security=args.security, actor=actor), render.declared)
+    if c in ("ack", "resolve"):
+        call, verb = (api.acknowledge, "acknowledged") if c == "ack" else (api.resolve, "resolved")
+        return call(ident, actor=actor, message=args.message), lambda a: render.changed(a, verb, ident)
     if c == "severity":
-        return (api.set_severity(args.id, severity=args.severity, reason=args.reason, actor=actor),
-                lambda a: render.changed(a, f"reclassified as {args.severity}", args.id))
+        return (api.set_severity(ident, severity=args.severity, reason=args.reason, actor=actor),
+                lambda a: render.changed(a, f"reclassified as {args.severity}", ident))
+    if c == "status":
+        return (api.set_status(ident, phase=args.phase, message=args.message, actor=actor),
+                lambda a: render.changed(a, f"status {args.phase}", ident))
     if c == "note":
-        return (api.add_note(args.id, text=" ".join(args.text), actor=actor),
-                lambda a: f"note added to {args.id}")
-    return api.oncall(), render.oncall
+        return api.add_note(ident, text=" ".join(args.text), actor=actor), lambda a: f"note added to {ident}"
+    if c in ("approve", "reject"):
+        answer = api.decide(ident, args.rid, decision=c, reason=args.reason, actor=actor)
+        return answer, lambda a: render.decided(a, ident, args.rid, {"approve": "approved", "reject": "rejected"}[c])
+    if c == "oncall":
+        return api.oncall(), render.oncall
+    if c == "overrides":
+        return _overrides(args, api, actor)
+    if c == "silences":
+        return _silences(args, api, actor)
+    raise AssertionError(f"no handler for {c}")  # the parser and this table disagree
+
+
+def _show(args: argparse.Namespace, api: ApiClient) -> tuple[Any, Renderer]:
+    inc = api.incident(args.id)
+    if getattr(args, "json", False) or not (isinstance(inc, dict) and (
+            (inc.get("escalation") or {}).get("next") or inc.get("silence"))):
+        return inc, render.incident
+    try:                             # who holds the next step's roles; the page still shows without it
+        oncall = api.oncall()
+    except ApiError:
+        oncall = None
+    return inc, lambda a: render.incident(a, oncall)
+
+
+def _overrides(args: argparse.Namespace, api: ApiClient, actor: str) -> tuple[Any, Renderer]:
+    if args.action == "add":
+        return (api.add_override(role=args.role, person=args.person, start=args.start, end=args.end,
+                                 reason=args.reason, actor=actor), render.override_created)
+    if args.action == "end":
+        return api.end_override(args.oid), lambda a: f"override {args.oid} ended"
+    return api.overrides(), render.overrides
+
+
+def _silences(args: argparse.Namespace, api: ApiClient, actor: str) -> tuple[Any, Renderer]:
+    if args.action == "add":
+        match = {k: v for k, v in (("target_resource_id", args.match_resource), ("alert_rule", args.match_rule),
+                                   ("tenant", args.match_tenant)) if v}
+        return (api.add_silence(match=match, start=args.start, end=args.end, reason=args.reason, actor=actor),
+                render.silence_created)
+    if args.action == "end":
+        return api.end_silence(args.sid, actor=actor), lambda a: render.silence_ended(a, args.sid)
+    return api.silences(), render.silences
+
+
+def explain(e: ApiError, *, has_key: bool) -> str:
+    """One line for an error answer: the API's own message when it sent one, else what to do."""
+    message = e.message
+    if e.error and e.error != _PLAIN_CODES.get(e.status):
+        message = f"{message} [{e.error}]" if message else e.error
+    if e.status == 401:
+        hint = KEY_HINT if has_key else f"FUNCTIONS_KEY is not set: {KEY_HINT}"
+        if has_key and not message:
+            hint += "; the key given was refused"
+        return f"401 Unauthorized: {message}; {hint}" if message else f"401 Unauthorized: {hint}"
+    if not message:
+        message = _silent(e)
+    if e.status == 503 and e.retry_after:
+        message += f" (retry after {e.retry_after}s)"
+    return f"{e.status} {e.reason}: {message}"
+
+
+def _silent(e: ApiError) -> str:
+    """A helpful line for an error answer with an empty body."""
+    where = f"{e.method} {e.url}".strip()
+    if e.status == 403:
+        return "the credentials are valid but may not do this (a role such as Incident.Respond is missing)"
+    if e.status == 404:
+        return f"nothing at {where}: is INCIDENT_API_URL right (it ends in /api)?"
+    if e.status == 405:
+        return f"the API does not accept {where}: is the app older than this incidentctl?"
+    if e.status >= 500:
+        return f"the API failed without a message on {where}; its log says why"
+    return f"no message (on {where})"
 
 
 def main(argv: Sequence[str] | None = None, *, env: Mapping[str, str] | None = None,
-         stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:
+         stdout: TextIO | None = None, stderr: TextIO | None = None,
+         now: Callable[[], datetime] | None = None) -> int:
     env = os.environ if env is None else env
     out, err = stdout or sys.stdout, stderr or sys.stderr
     try:
         with redirect_stdout(out), redirect_stderr(err):
-            args = parser().parse_args(argv)
+            args = parse(None if argv is None else list(argv), *([now] if now else []))
     except SystemExit as e:          # argparse has printed the usage already
         return EXIT_OK if e.code == 0 else EXIT_USAGE
+    if args.command == "completion":
+        print(completion.script(parser(), args.shell), file=out, end="")
+        return EXIT_OK
     api = ApiClient(base_url=env.get("INCIDENT_API_URL") or DEFAULT_URL, key=env.get("FUNCTIONS_KEY", ""))
     try:
         answer, show = run(args, api, default_actor(env))
     except ApiError as e:
-        hint = " (set FUNCTIONS_KEY to the key `make run` printed)" if e.status == 401 else ""
-        print(f"{e.status} {e.reason}: {e.message}{hint}", file=err)
+        print(explain(e, has_key=api.has_key), file=err)
         return EXIT_API
     except Unreachable as e:
         print(f"incidentctl: cannot connect to {e.url} ({e.why}). Is the local host running? "

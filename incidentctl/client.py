@@ -11,13 +11,21 @@ DEFAULT_URL = "http://127.0.0.1:7071/api"
 
 
 class ApiError(Exception):
-    """The API answered with an error status; `message` is its own `message`/`error` field."""
+    """The API answered with an error status.
 
-    def __init__(self, status: int, reason: str, message: str):
-        super().__init__(f"{status} {reason}: {message}")
+    `message` is the body's `message` (or its text) and `error` its `error` code; both are "" when
+    the body said nothing (the Functions host answers a bad key with an empty 401)."""
+
+    def __init__(self, status: int, reason: str, message: str, *, error: str = "", method: str = "",
+                 url: str = "", retry_after: str = ""):
+        super().__init__(f"{status} {reason}: {message or '(no message)'}")
         self.status = status
         self.reason = reason
         self.message = message
+        self.error = error
+        self.method = method
+        self.url = url
+        self.retry_after = retry_after
 
 
 class Unreachable(Exception):
@@ -33,19 +41,26 @@ class ApiClient:
     def __init__(self, *, base_url: str = DEFAULT_URL, key: str = "", timeout_s: float = 10.0,
                  session: requests.Session | None = None):
         self.base_url = base_url.rstrip("/")
+        self.has_key = bool(key)
         self._key = key
         self._timeout_s = timeout_s
         self._session = session or requests.Session()
 
-    # ---- routes ------------------------------------------------------------------------------
+    # ---- incidents ---------------------------------------------------------------------------
 
     def list_incidents(self, *, status: str | None = None, severity: str | None = None, since: str | None = None,
                        limit: int | None = None) -> Any:
         params = {"status": status, "severity": severity, "since": since, "limit": limit}
-        return self._call("GET", "incidents", params={k: v for k, v in params.items() if v is not None})
+        return self._call("GET", "incidents", params=_present(params))
 
     def incident(self, incident_id: str) -> Any:
         return self._call("GET", f"incidents/{_seg(incident_id)}")
+
+    def declare(self, *, title: str, actor: str, severity: str | None = None, impact: str | None = None,
+                scope: str | None = None, tenants: list[str] | None = None, security: bool = False) -> Any:
+        body = _present({"title": title, "severity": severity, "impact": impact, "scope": scope,
+                         "tenants": tenants or None, "security": security or None, "actor": actor})
+        return self._call("POST", "incidents", body=body)
 
     def acknowledge(self, incident_id: str, *, actor: str, message: str | None = None) -> Any:
         return self._call("POST", f"incidents/{_seg(incident_id)}/acknowledge", body=_with_message(actor, message))
@@ -57,11 +72,59 @@ class ApiClient:
         return self._call("POST", f"incidents/{_seg(incident_id)}/severity",
                           body={"severity": severity, "reason": reason, "actor": actor})
 
+    def set_status(self, incident_id: str, *, phase: str, actor: str, message: str | None = None) -> Any:
+        return self._call("POST", f"incidents/{_seg(incident_id)}/status",
+                          body={"phase": phase, **_with_message(actor, message)})
+
     def add_note(self, incident_id: str, *, text: str, actor: str) -> Any:
         return self._call("POST", f"incidents/{_seg(incident_id)}/notes", body={"text": text, "actor": actor})
 
+    def decide(self, incident_id: str, remediation_id: str, *, decision: str, actor: str,
+               reason: str | None = None) -> Any:
+        """Approve or reject a remediation that waits for approval (one route, `decision` in the body)."""
+        return self._call("POST", f"incidents/{_seg(incident_id)}/remediations/{_seg(remediation_id)}/approve",
+                          body=_present({"decision": decision, "reason": reason, "actor": actor}))
+
+    # ---- on-call -----------------------------------------------------------------------------
+
     def oncall(self) -> Any:
         return self._call("GET", "oncall")
+
+    def overrides(self) -> Any:
+        """`{"overrides": [...]}`. The API has no `GET oncall/overrides` yet: then the overrides that
+        hold a role now are read from `GET oncall` (id, role, person; no start, end or reason), and
+        the answer says so in `derived_from`."""
+        try:
+            answer = self._call("GET", "oncall/overrides")
+            return {"overrides": answer} if isinstance(answer, list) else answer
+        except ApiError as e:
+            if e.status not in (404, 405):
+                raise
+        now = self.oncall()
+        return {"overrides": [{"id": o.get("override_id"), "role": o.get("role"), "person": o.get("person")}
+                              for o in now.get("oncall") or [] if o.get("source") == "override"],
+                "at": now.get("at"), "derived_from": "GET oncall"}
+
+    def add_override(self, *, role: str, person: str, start: str, end: str, actor: str,
+                     reason: str | None = None) -> Any:
+        return self._call("POST", "oncall/overrides", body=_present(
+            {"role": role, "person": person, "start": start, "end": end, "reason": reason, "actor": actor}))
+
+    def end_override(self, override_id: str) -> Any:
+        return self._call("DELETE", f"oncall/overrides/{_seg(override_id)}")
+
+    # ---- silences ----------------------------------------------------------------------------
+
+    def silences(self) -> Any:
+        return self._call("GET", "silences")
+
+    def add_silence(self, *, match: dict[str, str], end: str, reason: str, actor: str,
+                    start: str | None = None) -> Any:
+        return self._call("POST", "silences", body=_present(
+            {"match": match, "start": start, "end": end, "reason": reason, "actor": actor}))
+
+    def end_silence(self, silence_id: str, *, actor: str) -> Any:
+        return self._call("DELETE", f"silences/{_seg(silence_id)}", body={"actor": actor})
 
     # ---- transport ---------------------------------------------------------------------------
 
@@ -70,9 +133,10 @@ class ApiClient:
         headers = {"Accept": "application/json"}
         if self._key:
             headers["x-functions-key"] = self._key
+        url = f"{self.base_url}/{path}"
         try:
-            resp = self._session.request(method, f"{self.base_url}/{path}", params=params, json=body,
-                                         headers=headers, timeout=self._timeout_s)
+            resp = self._session.request(method, url, params=params, json=body, headers=headers,
+                                         timeout=self._timeout_s)
         except requests.Timeout:
             raise Unreachable(self.base_url, f"no answer within {self._timeout_s:g}s") from None
         except requests.ConnectionError:
@@ -81,12 +145,18 @@ class ApiClient:
             raise Unreachable(self.base_url, type(e).__name__) from None
         data = _json(resp)
         if resp.status_code >= 400:
-            raise ApiError(resp.status_code, _reason(resp), _message(resp, data))
+            error = data.get("error") if isinstance(data, dict) and isinstance(data.get("error"), str) else ""
+            raise ApiError(resp.status_code, _reason(resp), _message(resp, data), error=error, method=method,
+                           url=url, retry_after=resp.headers.get("Retry-After", ""))
         return data
 
 
 def _seg(value: str) -> str:
     return quote(value, safe="")
+
+
+def _present(values: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in values.items() if v is not None}
 
 
 def _with_message(actor: str, message: str | None) -> dict[str, Any]:
@@ -108,12 +178,10 @@ def _reason(resp: requests.Response) -> str:
 
 
 def _message(resp: requests.Response, data: Any) -> str:
+    """The body's `message` (or a nested `error.message`); else a text body; "" when there is none."""
     if isinstance(data, dict):
-        for name in ("message", "error"):
-            value = data.get(name)
-            if isinstance(value, dict):
-                value = value.get("message")
-            if isinstance(value, str) and value:
-                return value
-    text = (resp.text or "").strip()
-    return text[:300] if text else "(no message)"
+        value = data.get("message")
+        if not value and isinstance(data.get("error"), dict):
+            value = data["error"].get("message")
+        return value.strip() if isinstance(value, str) else ""
+    return (resp.text or "").strip()[:300]

@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import threading
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from incidentctl.__main__ import main
+from incidentctl.args import instant, parser
 
 KEY = "local-test-key-0123456789"
 ROOT = Path(__file__).resolve().parents[2]
@@ -26,8 +28,10 @@ INCIDENT = {
     "created_at": "2026-11-27T03:00:00.000000Z", "acknowledged_at": None, "resolved_at": None,
     "classification": {"impact": "outage", "scope": "all-tenants", "reason": "impact outage x scope all-tenants"},
     "alert_ids": ["/subscriptions/s/alerts/a1"], "tenants": ["contoso"],
-    "escalation": {"done": ["page-primary"],
-                   "next": {"step": "page-secondary", "role": "secondary", "due_at": "2026-11-27T03:05:00Z"}},
+    "escalation": {"done": [{"step": "primary", "at": "2026-11-27T03:00:00Z"}],
+                   "next": {"step": "secondary", "roles": ["secondary"], "due_at": "2026-11-27T03:05:00Z"},
+                   "paged": {"primary": {"person": "ana", "at": "2026-11-27T03:00:00Z"}}},
+    "silence": None,
     "sla": {"response_due": "2026-11-27T03:15:00Z", "resolution_due": "2026-11-27T07:00:00Z",
             "response_breached": True, "resolution_breached": False},
     "timeline": [
@@ -38,11 +42,21 @@ INCIDENT = {
 }
 SECOND = dict(INCIDENT, id="INC-20261127-0002", title="Redis latency", severity="SEV-3", state="acknowledged",
               created_at="2026-11-27T04:30:00Z")
+ID, ID2 = INCIDENT["id"], SECOND["id"]   # the stub API's ids: tests take them from here
 ACKED = dict(INCIDENT, state="acknowledged", acknowledged_at="2026-11-27T03:02:00Z")
 ONCALL = {"oncall": [{"role": "primary", "person": "ana", "source": "rotation"},
+                     {"role": "secondary", "person": "cy", "source": "rotation", "until": "2026-11-30T09:00:00Z"},
                      {"role": "incident-commander", "person": "bo", "source": "override",
                       "until": "2026-11-28T09:00:00Z"}],
           "at": "2026-11-27T03:00:00Z"}
+
+SILENCE = {"id": "SIL-0a1b2c3d", "match": {"alert_rule": "api-5xx",
+                                          "target_resource_id": "/subscriptions/s/resourcegroups/rg/providers/x/app-1"},
+           "start": "2026-11-27T03:00:00.000000Z", "end": "2026-11-27T05:00:00.000000Z", "reason": "deploy window",
+           "created_by": "ana", "created_at": "2026-11-27T03:00:00.000000Z"}
+OVERRIDE = {"id": "OVR-0a1b2c3d", "role": "secondary", "person": "zoe", "start": "2026-11-27T03:00:00.000000Z",
+            "end": "2026-11-28T03:00:00.000000Z", "created_by": "ana", "reason": "swap",
+            "created_at": "2026-11-27T03:00:00.000000Z"}
 
 
 class StubApi:
@@ -64,14 +78,16 @@ class StubApi:
                                       "headers": dict(self.headers), "body": json.loads(raw) if raw else None})
                 status, body = stub.routes.get((self.command, url.path),
                                                (404, {"error": "not_found", "message": "no such route"}))
-                data = json.dumps(body).encode()
+                data = body if isinstance(body, bytes) else json.dumps(body).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
+                if status == 503:
+                    self.send_header("Retry-After", "30")
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
                 self.wfile.write(data)
 
-            do_GET = do_POST = _serve
+            do_GET = do_POST = do_DELETE = _serve
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/api"
@@ -91,7 +107,18 @@ ROUTES = {
     ("POST", f"/api/incidents/{INCIDENT['id']}/severity"): (200, dict(INCIDENT, severity="SEV-2")),
     ("POST", f"/api/incidents/{INCIDENT['id']}/notes"): (201, {"at": "2026-11-27T03:01:00Z", "kind": "note"}),
     ("GET", "/api/oncall"): (200, ONCALL),
+    ("POST", "/api/incidents"): (201, dict(INCIDENT, id=ID2, severity="SEV-2", timeline=None, classification={
+        "impact": "core feature broken", "scope": "some users", "reason": "Declared by ana: core × some → SEV-2"})),
+    ("POST", f"/api/incidents/{ID}/status"): (200, dict(INCIDENT, phase="identified")),
+    ("POST", f"/api/incidents/{ID}/remediations/REM-1a2b3c/approve"):
+        (200, dict(INCIDENT, remediations=[{"id": "REM-1a2b3c", "playbook": "redis-reboot", "status": "approved"}])),
+    ("GET", "/api/silences"): (200, {"silences": [SILENCE]}),
+    ("POST", "/api/silences"): (201, SILENCE),
+    ("DELETE", f"/api/silences/{SILENCE['id']}"): (200, {"deleted": SILENCE["id"], "released": [ID, ID2]}),
+    ("POST", "/api/oncall/overrides"): (201, OVERRIDE),
+    ("DELETE", f"/api/oncall/overrides/{OVERRIDE['id']}"): (200, {"deleted": OVERRIDE["id"]}),
 }
+NOW = datetime(2026, 11, 27, 3, 0, tzinfo=UTC)   # the CLI's `now` for relative times
 
 
 @pytest.fixture
@@ -106,7 +133,7 @@ def cli(api):
     def run(*argv: str, **env: str) -> tuple[int, str, str]:
         out, err = io.StringIO(), io.StringIO()
         environ = {"INCIDENT_API_URL": api.url, "FUNCTIONS_KEY": KEY, "INCIDENT_ACTOR": "ana", **env}
-        code = main(list(argv), env=environ, stdout=out, stderr=err)
+        code = main(list(argv), env=environ, stdout=out, stderr=err, now=lambda: NOW)
         assert KEY not in out.getvalue() + err.getvalue()
         return code, out.getvalue(), err.getvalue()
     return run
@@ -119,9 +146,9 @@ def test_list_prints_an_aligned_table_with_filters_sent(cli, api):
     assert code == 0
     lines = out.splitlines()
     assert lines[0].split() == ["ID", "SEV", "STATE", "PHASE", "CREATED", "TITLE"]
-    assert lines[1].startswith("INC-20261127-0001  SEV-1  triggered     investigating  2026-11-27 03:00:00Z  API 5xx")
+    assert lines[1].startswith(f"{ID}  SEV-1  triggered     investigating  2026-11-27 03:00:00Z  API 5xx")
     assert lines[1].endswith("…") and len(lines[1].split("  ")[-1]) <= 60
-    assert lines[2].startswith("INC-20261127-0002  SEV-3  acknowledged  investigating  2026-11-27 04:30:00Z  Redis")
+    assert lines[2].startswith(f"{ID2}  SEV-3  acknowledged  investigating  2026-11-27 04:30:00Z  Redis")
     assert lines[1].index("SEV-1") == lines[0].index("SEV") and lines[2].index("Redis") == lines[0].index("TITLE")
     assert "more incidents" in out
     req = api.requests[-1]
@@ -145,11 +172,14 @@ def test_show_prints_header_then_timeline(cli):
     code, out, _ = cli("show", INCIDENT["id"])
 
     assert code == 0
-    assert "ID:             INC-20261127-0001" in out
+    assert f"ID:             {ID}" in out
     assert "Severity:       SEV-1" in out
     assert "Created:        2026-11-27 03:00:00Z" in out
     assert "Acknowledged:   -" in out
-    assert "Next step:      page-secondary -> secondary at 2026-11-27 03:05:00Z" in out
+    assert "Escalated:      primary (2026-11-27 03:00:00Z)" in out
+    assert "Paged:          primary (ana)" in out
+    assert "Next step:      secondary -> secondary (cy) at 2026-11-27 03:05:00Z" in out
+    assert "Silence:        -" in out
     assert "Response due:   2026-11-27 03:15:00Z  BREACHED" in out
     assert "Resolution due: 2026-11-27 07:00:00Z\n" in out
     timeline = out[out.index("Timeline (2)"):].splitlines()
@@ -170,7 +200,8 @@ def test_oncall(cli, api):
     lines = out.splitlines()
     assert lines[0].split() == ["ROLE", "PERSON", "SOURCE", "UNTIL"]
     assert lines[1].split() == ["primary", "ana", "rotation", "-"]
-    assert lines[2].split() == ["incident-commander", "bo", "override", "2026-11-28", "09:00:00Z"]
+    assert lines[2].split() == ["secondary", "cy", "rotation", "2026-11-30", "09:00:00Z"]
+    assert lines[3].split() == ["incident-commander", "bo", "override", "2026-11-28", "09:00:00Z"]
     assert lines[-1] == "(at 2026-11-27 03:00:00Z)"
     assert cli("oncall", "--json")[1].strip() == json.dumps(ONCALL, indent=2)
 
@@ -178,9 +209,9 @@ def test_oncall(cli, api):
 def test_ack_posts_actor_and_message(cli, api):
     code, out, _ = cli("ack", INCIDENT["id"], "-m", "on it")
     assert code == 0
-    assert out == "INC-20261127-0001 acknowledged: state acknowledged, severity SEV-1, phase investigating\n"
+    assert out == f"{ID} acknowledged: state acknowledged, severity SEV-1, phase investigating\n"
     req = api.requests[-1]
-    assert (req["method"], req["path"]) == ("POST", "/api/incidents/INC-20261127-0001/acknowledge")
+    assert (req["method"], req["path"]) == ("POST", f"/api/incidents/{ID}/acknowledge")
     assert req["body"] == {"actor": "ana", "message": "on it"}
     assert req["headers"]["x-functions-key"] == KEY
     assert req["headers"]["Content-Type"] == "application/json"
@@ -195,7 +226,7 @@ def test_actor_defaults_to_the_os_user(cli, api, monkeypatch):
 def test_resolve_conflict_exits_1_with_the_apis_message(cli, api):
     code, out, err = cli("resolve", INCIDENT["id"], "-m", "fixed")
     assert (code, out) == (1, "")
-    assert err.strip() == "409 Conflict: incident INC-20261127-0001 is resolved"
+    assert err.strip() == f"409 Conflict: incident {ID} is resolved"
     assert api.requests[-1]["body"] == {"actor": "ana", "message": "fixed"}
 
 
@@ -219,9 +250,9 @@ def test_severity_posts_reason(cli, api):
 
 def test_note_joins_words(cli, api):
     code, out, _ = cli("note", INCIDENT["id"], "rolled", "back", "to", "r42")
-    assert (code, out) == (0, "note added to INC-20261127-0001\n")
+    assert (code, out) == (0, f"note added to {ID}\n")
     req = api.requests[-1]
-    assert req["path"] == "/api/incidents/INC-20261127-0001/notes"
+    assert req["path"] == f"/api/incidents/{ID}/notes"
     assert req["body"] == {"text": "rolled back to r42", "actor": "ana"}
 
 
@@ -256,6 +287,328 @@ def test_no_key_sends_no_header(cli, api):
 def test_python_dash_m_entry_point(api):
     env = {**os.environ, "INCIDENT_API_URL": api.url, "FUNCTIONS_KEY": KEY}
     proc = subprocess.run([sys.executable, "-m", "incidentctl", "list", "--json"], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=30)
+                          capture_output=True, text=True, timeout=30, check=False)
     assert proc.returncode == 0, proc.stderr
     assert [i["id"] for i in json.loads(proc.stdout)["incidents"]] == [INCIDENT["id"], SECOND["id"]]
+
+
+# ---- the command set -----------------------------------------------------------------------------
+
+CONTRACT_COMMANDS = ["list", "show", "declare", "ack", "resolve", "severity", "status", "note", "approve", "reject",
+                     "oncall", "overrides", "silences"]
+
+
+def test_help_lists_every_command(cli):
+    code, out, _ = cli("--help")
+    assert code == 0
+    listed = {line.split()[0] for line in out[out.index("COMMAND\n"):out.index("options:")].splitlines()[1:]
+              if line.startswith("    ") and not line.startswith("      ")}
+    assert listed == {*CONTRACT_COMMANDS, "completion"}
+    for later in ("postmortem", "pir", "breach", "metrics"):   # their API does not exist yet
+        assert later not in listed
+
+
+# ---- declare -------------------------------------------------------------------------------------
+
+def test_declare_posts_title_classification_and_tenants(cli, api):
+    code, out, _ = cli("declare", "Checkout", "failing", "--impact", "core", "--scope", "some",
+                       "--tenant", "contoso", "--tenant", "fabrikam")
+    assert code == 0
+    assert out == (f"{ID2} declared: state triggered, severity SEV-2, phase investigating\n"
+                   "  Declared by ana: core × some → SEV-2\n")
+    req = api.requests[-1]
+    assert (req["method"], req["path"]) == ("POST", "/api/incidents")
+    assert req["body"] == {"title": "Checkout failing", "impact": "core", "scope": "some",
+                           "tenants": ["contoso", "fabrikam"], "actor": "ana"}
+
+
+@pytest.mark.parametrize("argv, body", [
+    (["declare", "x", "--severity", "2"], {"title": "x", "severity": "SEV-2", "actor": "ana"}),
+    (["declare", "x", "--security"], {"title": "x", "severity": "SEV-1", "security": True, "actor": "ana"}),
+    (["declare", "x", "--security", "--impact", "minor", "--scope", "one"],
+     {"title": "x", "impact": "minor", "scope": "one", "security": True, "actor": "ana"}),
+])
+def test_declare_bodies(cli, api, argv, body):
+    assert cli(*argv)[0] == 0
+    assert api.requests[-1]["body"] == body
+
+
+@pytest.mark.parametrize("argv, says", [
+    (["declare", "x"], "give --severity, or --impact and --scope"),
+    (["declare", "x", "--impact", "core"], "--impact and --scope go together"),
+    (["declare", "x", "--impact", "huge", "--scope", "all"], "invalid choice: 'huge'"),
+    (["declare", "--severity", "SEV-1"], "the following arguments are required: title"),
+])
+def test_declare_usage_errors(cli, api, argv, says):
+    code, _, err = cli(*argv)
+    assert code == 2 and says in err and "usage: incidentctl declare" in err
+    assert api.requests == []
+
+
+# ---- status, approve, reject ---------------------------------------------------------------------
+
+def test_status_posts_phase_and_message(cli, api):
+    code, out, _ = cli("status", ID, "identified", "-m", "bad deploy")
+    assert (code, out) == (0, f"{ID} status identified: state triggered, severity SEV-1, phase identified\n")
+    req = api.requests[-1]
+    assert (req["method"], req["path"]) == ("POST", f"/api/incidents/{ID}/status")
+    assert req["body"] == {"phase": "identified", "actor": "ana", "message": "bad deploy"}
+
+
+def test_status_phase_is_checked_before_any_call(cli, api):
+    code, _, err = cli("status", ID, "panicking")
+    assert code == 2 and "invalid choice: 'panicking'" in err and api.requests == []
+
+
+def test_approve_and_reject_post_the_decision(cli, api):
+    route = f"/api/incidents/{ID}/remediations/REM-1a2b3c/approve"
+    code, out, _ = cli("approve", ID, "REM-1a2b3c")
+    assert (code, out) == (0, f"REM-1a2b3c (redis-reboot) on {ID}: approved\n")
+    assert (api.requests[-1]["path"], api.requests[-1]["body"]) == (route, {"decision": "approve", "actor": "ana"})
+    api.routes[("POST", route)] = (200, dict(INCIDENT, remediations=[
+        {"id": "REM-1a2b3c", "playbook": "redis-reboot", "status": "rejected"}]))
+    code, out, _ = cli("reject", ID, "REM-1a2b3c", "--reason", "demo running")
+    assert (code, out) == (0, f"REM-1a2b3c (redis-reboot) on {ID}: rejected\n")
+    assert api.requests[-1]["body"] == {"decision": "reject", "reason": "demo running", "actor": "ana"}
+
+
+def test_reject_needs_a_reason(cli, api):
+    code, _, err = cli("reject", ID, "REM-1a2b3c")
+    assert code == 2 and "--reason" in err and api.requests == []
+
+
+# ---- silences ------------------------------------------------------------------------------------
+
+def test_silences_list_is_a_table(cli, api):
+    for argv in (["silences"], ["silences", "list"]):
+        code, out, _ = cli(*argv)
+        lines = out.splitlines()
+        assert code == 0 and lines[0].split() == ["ID", "MATCH", "START", "END", "REASON", "BY"]
+        assert lines[1] == ("SIL-0a1b2c3d  rule=api-5xx resource=app-1  2026-11-27 03:00:00Z  2026-11-27 05:00:00Z  "
+                            "deploy window  ana")
+        assert api.requests[-1]["method"] == "GET" and api.requests[-1]["path"] == "/api/silences"
+    api.routes[("GET", "/api/silences")] = (200, {"silences": []})
+    assert cli("silences")[1] == "no silences\n"
+
+
+def test_silences_add_sends_the_match_and_relative_times(cli, api):
+    code, out, _ = cli("silences", "add", "--match-rule", "api-5xx", "--match-tenant", "contoso",
+                       "--match-resource", "/subscriptions/s/x/app-1", "--end", "+2h", "--reason", "deploy window")
+    assert code == 0
+    assert out == ("silence SIL-0a1b2c3d created: rule=api-5xx resource=app-1 from 2026-11-27 03:00:00Z "
+                   "until 2026-11-27 05:00:00Z (deploy window)\n")
+    assert api.requests[-1]["body"] == {
+        "match": {"target_resource_id": "/subscriptions/s/x/app-1", "alert_rule": "api-5xx", "tenant": "contoso"},
+        "end": "2026-11-27T05:00:00Z", "reason": "deploy window", "actor": "ana"}
+    cli("silences", "add", "--match-rule", "r", "--start", "2026-11-27T04:00:00+01:00", "--end", "1h30m",
+        "--reason", "x")
+    assert api.requests[-1]["body"]["start"] == "2026-11-27T03:00:00Z"
+    assert api.requests[-1]["body"]["end"] == "2026-11-27T04:30:00Z"
+
+
+@pytest.mark.parametrize("argv, says", [
+    (["silences", "add", "--end", "+1h", "--reason", "x"], "give at least one of --match-resource"),
+    (["silences", "add", "--match-rule", "r", "--reason", "x"], "the following arguments are required: --end"),
+    (["silences", "add", "--match-rule", "r", "--end", "+1h"], "the following arguments are required: --reason"),
+    (["silences", "add", "--match-rule", "r", "--end", "tomorrow", "--reason", "x"], "'tomorrow' is not a time"),
+    (["silences", "end"], "the following arguments are required: sid"),
+])
+def test_silences_usage_errors(cli, api, argv, says):
+    code, _, err = cli(*argv)
+    assert code == 2 and says in err and api.requests == []
+
+
+def test_silences_end_deletes_with_the_actor(cli, api):
+    code, out, _ = cli("silences", "end", "SIL-0a1b2c3d")
+    assert (code, out) == (0, f"silence SIL-0a1b2c3d ended; ladders started for {ID}, {ID2}\n")
+    req = api.requests[-1]
+    assert (req["method"], req["path"], req["body"]) == ("DELETE", "/api/silences/SIL-0a1b2c3d", {"actor": "ana"})
+
+
+# ---- overrides -----------------------------------------------------------------------------------
+
+def test_overrides_add_defaults_start_to_now(cli, api):
+    code, out, _ = cli("overrides", "add", "--role", "secondary", "--person", "zoe", "--end", "+1d",
+                       "--reason", "swap")
+    assert (code, out) == (0, ("override OVR-0a1b2c3d: zoe is secondary from 2026-11-27 03:00:00Z "
+                               "until 2026-11-28 03:00:00Z\n"))
+    req = api.requests[-1]
+    assert (req["method"], req["path"]) == ("POST", "/api/oncall/overrides")
+    assert req["body"] == {"role": "secondary", "person": "zoe", "start": "2026-11-27T03:00:00Z",
+                           "end": "2026-11-28T03:00:00Z", "reason": "swap", "actor": "ana"}
+
+
+def test_overrides_add_checks_the_role(cli, api):
+    code, _, err = cli("overrides", "add", "--role", "chef", "--person", "x", "--end", "+1h")
+    assert code == 2 and "invalid choice: 'chef'" in err and api.requests == []
+
+
+def test_overrides_list_from_the_overrides_route(cli, api):
+    api.routes[("GET", "/api/oncall/overrides")] = (200, {"overrides": [OVERRIDE]})
+    code, out, _ = cli("overrides")
+    lines = out.splitlines()
+    assert code == 0 and lines[0].split() == ["ID", "ROLE", "PERSON", "START", "END", "REASON", "BY"]
+    assert lines[1] == "OVR-0a1b2c3d  secondary  zoe     2026-11-27 03:00:00Z  2026-11-28 03:00:00Z  swap    ana"
+    assert len(lines) == 2
+
+
+def test_overrides_list_falls_back_to_oncall_when_the_api_has_no_route(cli, api):
+    api.routes[("GET", "/api/oncall/overrides")] = (405, b"")
+    code, out, _ = cli("overrides", "list")
+    lines = out.splitlines()
+    assert code == 0 and lines[1].split() == ["-", "incident-commander", "bo", "-", "-", "-", "-"]
+    assert "from GET oncall at 2026-11-27 03:00:00Z" in lines[-1]
+    assert [r["path"] for r in api.requests] == ["/api/oncall/overrides", "/api/oncall"]
+    answer = json.loads(cli("overrides", "--json")[1])
+    assert answer["overrides"] == [{"id": None, "role": "incident-commander", "person": "bo"}]
+
+
+def test_overrides_end(cli, api):
+    assert cli("overrides", "end", "OVR-0a1b2c3d") == (0, "override OVR-0a1b2c3d ended\n", "")
+    assert api.requests[-1]["method"] == "DELETE" and api.requests[-1]["path"] == "/api/oncall/overrides/OVR-0a1b2c3d"
+
+
+# ---- show: the next step's holder and the silence ------------------------------------------------
+
+def test_show_names_every_role_of_the_next_step_and_a_silence(cli, api):
+    inc = dict(INCIDENT, escalation={
+        "done": [], "next": {"step": "executives", "roles": ["vp_engineering", "secondary", "cto"],
+                             "due_at": "2026-11-30T10:00:00Z"}},
+        silence={"id": "SIL-0a1b2c3d", "until": "2026-11-27T05:00:00Z", "reason": "deploy window"})
+    api.routes[("GET", f"/api/incidents/{ID}")] = (200, inc)
+    api.routes[("GET", "/api/oncall")] = (200, dict(ONCALL, oncall=[
+        *ONCALL["oncall"], {"role": "vp_engineering", "person": "dee", "source": "override",
+                            "until": "2026-12-07T09:00:00Z"}]))
+    out = cli("show", ID)[1]
+    assert ("Next step:      executives -> vp_engineering (dee), secondary (cy until 2026-11-30 09:00:00Z), cto "
+            "at 2026-11-30 10:00:00Z") in out
+    assert "Silence:        SIL-0a1b2c3d until 2026-11-27 05:00:00Z: deploy window\n" in out
+    api.routes[("GET", "/api/oncall")] = (200, dict(ONCALL, at="2026-11-27T06:00:00Z"))
+    assert "Silence:        SIL-0a1b2c3d until 2026-11-27 05:00:00Z (ended): deploy window\n" in cli("show", ID)[1]
+
+
+def test_show_without_oncall_still_shows_the_incident(cli, api):
+    api.routes[("GET", "/api/oncall")] = (500, {"error": "configuration_error", "message": "no [oncall]"})
+    code, out, _ = cli("show", ID)
+    assert code == 0 and "Next step:      secondary -> secondary at 2026-11-27 03:05:00Z" in out
+
+
+def test_show_asks_oncall_only_for_a_next_step_or_a_silence(cli, api):
+    cli("show", ID, "--json")
+    assert [r["path"] for r in api.requests] == [f"/api/incidents/{ID}"]
+    api.routes[("GET", f"/api/incidents/{ID}")] = (200, dict(INCIDENT, state="resolved", escalation={"done": []}))
+    code, out, _ = cli("show", ID)
+    assert code == 0 and "Next step:      -" in out
+    assert [r["path"] for r in api.requests] == [f"/api/incidents/{ID}"] * 2
+
+
+# ---- error lines ---------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("status, body, env, line", [
+    (401, b"", {}, ("401 Unauthorized: set FUNCTIONS_KEY to the function key (`make run` prints it); "
+                    "the key given was refused")),
+    (401, b"", {"FUNCTIONS_KEY": ""}, ("401 Unauthorized: FUNCTIONS_KEY is not set: set FUNCTIONS_KEY to the "
+                                       "function key (`make run` prints it)")),
+    (401, {"error": "unauthorized", "message": "missing or wrong key"}, {},
+     "401 Unauthorized: missing or wrong key; set FUNCTIONS_KEY to the function key (`make run` prints it)"),
+    (403, b"", {}, "403 Forbidden: the credentials are valid but may not do this"),
+    (404, b"", {}, "404 Not Found: nothing at GET http://127.0.0.1:"),
+    (500, {"error": "configuration_error", "message": "runbook.toml has no [oncall] rotations"}, {},
+     "500 Internal Server Error: runbook.toml has no [oncall] rotations [configuration_error]"),
+    (500, b"", {}, "500 Internal Server Error: the API failed without a message on GET http://127.0.0.1:"),
+    (503, {"error": "unavailable", "message": "table storage is down; retry later"}, {},
+     "503 Service Unavailable: table storage is down; retry later (retry after 30s)"),
+    (502, b"Bad gateway from the proxy", {}, "502 Bad Gateway: Bad gateway from the proxy"),
+    (400, {"error": "invalid_input"}, {}, "400 Bad Request: no message (on GET http://127.0.0.1:"),
+])
+def test_error_lines_say_what_the_api_said_or_what_to_do(cli, api, status, body, env, line):
+    api.routes[("GET", "/api/oncall")] = (status, body)
+    code, out, err = cli("oncall", **env)
+    assert (code, out) == (1, "")
+    assert err.startswith(line) and err.count("\n") == 1
+    assert "(no message)" not in err
+
+
+# ---- times ---------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("given, sent", [
+    ("now", "2026-11-27T03:00:00Z"), ("+2h", "2026-11-27T05:00:00Z"), ("30m", "2026-11-27T03:30:00Z"),
+    ("1h30m", "2026-11-27T04:30:00Z"), ("+1d", "2026-11-28T03:00:00Z"), ("2w", "2026-12-11T03:00:00Z"),
+    ("-10m", "2026-11-27T02:50:00Z"), ("90s", "2026-11-27T03:01:30Z"),
+    ("2026-11-27T22:00:00Z", "2026-11-27T22:00:00Z"), ("2026-11-27T23:00:00+01:00", "2026-11-27T22:00:00Z"),
+    ("2026-11-27T22:00", "2026-11-27T22:00:00Z"), ("2026-11-28", "2026-11-28T00:00:00Z"),
+])
+def test_times_are_iso_or_relative_and_sent_in_utc(given, sent):
+    assert instant(lambda: NOW)(given) == sent
+
+
+@pytest.mark.parametrize("given", ["tomorrow", "+2", "2h+", "h", "2026-13-01T00:00:00Z", ""])
+def test_bad_times_are_refused(given):
+    import argparse
+    with pytest.raises(argparse.ArgumentTypeError):
+        instant(lambda: NOW)(given)
+
+
+# ---- shell completion ----------------------------------------------------------------------------
+
+def test_completion_needs_no_api(cli):
+    code, out, err = cli("completion", "bash", INCIDENT_API_URL="http://127.0.0.1:9/api")
+    assert code == 0 and err == "" and "complete -F _incidentctl incidentctl" in out
+
+
+def _bash_complete(script: str, *words: str) -> list[str]:
+    driver = (f"{script}\nCOMP_WORDS=({' '.join(repr(w) for w in words)}); COMP_CWORD={len(words) - 1}\n"
+              "_incidentctl; printf '%s\\n' \"${COMPREPLY[@]}\"")
+    proc = subprocess.run(["bash", "--noprofile", "--norc", "-c", driver], capture_output=True, text=True,
+                          timeout=30, check=False)
+    assert proc.returncode == 0, proc.stderr
+    return [w for w in proc.stdout.splitlines() if w]
+
+
+@pytest.mark.parametrize("words, expected", [
+    (["incidentctl", ""], [*CONTRACT_COMMANDS, "completion"]),
+    (["incidentctl", "--json", "s"], ["show", "severity", "status", "silences"]),
+    (["incidentctl", "status", "INC-1", ""], ["investigating", "identified", "monitoring", "resolved"]),
+    (["incidentctl", "status", "-m", "msg", "INC-1", "i"], ["investigating", "identified"]),
+    (["incidentctl", "severity", "INC-1", ""], ["SEV-1", "SEV-2", "SEV-3", "SEV-4"]),
+    (["incidentctl", "list", "--status", ""], ["triggered", "acknowledged", "resolved"]),
+    (["incidentctl", "silences", ""], ["list", "add", "end"]),
+    (["incidentctl", "silences", "add", "--match-rule", "r", "--e"], ["--end"]),
+    (["incidentctl", "overrides", "add", "--role", "s"], ["secondary", "security_lead"]),
+    (["incidentctl", "declare", "--scope", ""], ["all", "some", "one"]),
+    (["incidentctl", "declare", "--se"], ["--severity", "--security"]),
+    (["incidentctl", "completion", ""], ["bash", "zsh"]),
+    (["incidentctl", "ack", "INC-1", "-m", ""], []),               # a free value: nothing to offer
+])
+def test_bash_completion_walks_the_parser(cli, words, expected):
+    script = cli("completion", "bash")[1]
+    assert _bash_complete(script, *words) == expected
+
+
+def test_bash_completion_knows_every_option_of_every_command(cli):
+    script = cli("completion", "bash")[1]
+    p = parser()
+    from incidentctl.args import subcommands
+    for name, sub in subcommands(p).items():
+        flags = sorted(f for a in sub._actions for f in a.option_strings if f.startswith("--"))
+        assert sorted(w for w in _bash_complete(script, "incidentctl", name, "--") if w.startswith("--")) == flags, name
+
+
+def test_zsh_completion_has_a_function_per_command(cli):
+    code, out, _ = cli("completion", "zsh")
+    assert code == 0 and out.startswith("#compdef incidentctl\n")
+    for name in [*CONTRACT_COMMANDS, "completion"]:
+        assert f"\n_incidentctl_{name}() {{\n" in out and f"                {name}) _incidentctl_{name} ;;" in out
+    for nested in ("overrides_add", "overrides_end", "silences_add", "silences_end"):
+        assert f"\n_incidentctl_{nested}() {{\n" in out
+    assert "'--impact[core feature broken, degraded, or minor]:impact:(core degraded minor)'" in out
+    assert "'*--tenant[an affected tenant (repeat for several)]:name: '" in out
+    assert "'(-m --message)'{-m,--message}'[the public status message]:message: '" in out
+    assert "':phase:(investigating identified monitoring resolved)'" in out
+    assert out.rstrip().endswith("compdef _incidentctl incidentctl\nfi")
+
+
+def test_decision_line_when_the_answer_does_not_list_the_remediation(cli, api):
+    api.routes[("POST", f"/api/incidents/{ID}/remediations/REM-x/approve")] = (200, {"ok": True})
+    for verb, done in (("approve", "approved"), ("reject", "rejected")):
+        assert cli(verb, ID, "REM-x", "--reason", "r")[1] == f"REM-x on {ID} {done}\n"
