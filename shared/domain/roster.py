@@ -170,6 +170,16 @@ class Roster:
         """The rotation's next hand-off after `at` (UTC), ignoring overrides. Raises PolicyError."""
         return self.rotation(role).next_handoff(at)
 
+    def holds_until(self, held: OnCall, at: datetime, overrides: Iterable[Override] = ()) -> datetime:
+        """Until when `held` (from on_call at `at`) keeps the role: an override's holder until its
+        end; the rotation's until its next hand-off or the start of a later override, whichever is
+        first. Raises PolicyError for an unknown role."""
+        overrides = tuple(o for o in overrides if o.role == held.role)
+        if held.source == "override":
+            return next(o.end for o in overrides if o.id == held.override_id)
+        starts = [o.start for o in overrides if o.start > at]
+        return min([self.next_handoff(held.role, at), *starts])
+
 
 def _text(body: Mapping[str, Any], key: str, limit: int, required: bool = True) -> str:
     value = body.get(key)

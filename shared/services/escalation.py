@@ -113,9 +113,11 @@ def fire(inc: Incident, name: str, now: datetime, runbook: Runbook, paging: Pagi
         if channel == "chat" and diagnostics.due(inc) is not None:
             # runbook step 1's initial assessment goes out with step 2's diagnostics, once they are in
             inc.escalation["chat_after_diagnostics"] = step.name
-            inc.record(now, "communication", AUTOMATION, f"chat due ({step.name} step): sent with the diagnostics")
+            inc.record(now, "communication", AUTOMATION, f"chat due ({step.name} step): the initial assessment "
+                       "waits for the diagnostics (runbook step 2) and is queued with them")
             continue
-        inc.record(now, "communication", AUTOMATION, f"{channel.replace('_', ' ')} due ({step.name} step)")
+        inc.record(now, "communication", AUTOMATION, f"{channel.replace('_', ' ')} due ({step.name} step): "
+                   "queued for delivery")
         ops.append(outbox.message(now, inc, channel=channel, action="trigger", text=step.describe()))
     return ops
 

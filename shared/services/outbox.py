@@ -24,6 +24,9 @@ log = logging.getLogger(__name__)
 BUDGET_S = 7.0                        # real seconds per tick spent delivering
 LEASE = timedelta(minutes=5)          # a claimed message is retried after this if its sender died
 MAX_BACKOFF = timedelta(minutes=5)
+UNSENT = {"chat": "this version has no chat sender", "ticket": "this version has no ticket sender",
+          "status_page": "this version has no status-page sender",
+          "customer_comms": "customer messages are written by people"}
 PD_SEVERITY = {"SEV-1": "critical", "SEV-2": "error", "SEV-3": "warning", "SEV-4": "info"}
 
 
@@ -80,7 +83,8 @@ def deliver(*, store: RecordStore, clock: Clock, pager: Pager | None, routing_ke
 def _send(data: Mapping[str, Any], pager: Pager | None, routing_keys: Mapping[str, str],
           base_url: str) -> Delivery | str:
     if data["channel"] != "pagerduty":
-        return f"{data['channel']}: not sent (not configured)"
+        why = UNSENT.get(data["channel"], "no sender for this channel")
+        return f"{data['channel'].replace('_', ' ')}: not sent ({why}); nothing was delivered"
     key = routing_keys.get(data["role"])
     if pager is None or not key:
         return f"PagerDuty {data['action']} for {data['role']}: not sent (no routing key for this role)"
