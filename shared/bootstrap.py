@@ -84,7 +84,9 @@ def pager():
     def build():
         from shared.adapters.notify.pagerduty import PagerDutyPager
         s = settings()
-        return PagerDutyPager(events_url=s.pagerduty_events_url, client_url=s.public_base_url)
+        # one attempt per call: the outbox reschedules a failed page, so no timer ever sleeps
+        return PagerDutyPager(events_url=s.pagerduty_events_url, client_url=s.public_base_url, max_attempts=1,
+                              timeout_s=4.0)
     return _get("pager", build)
 
 

@@ -94,12 +94,14 @@ class Delivery:
     status: int | None            # last HTTP status, None when no answer
     detail: str = ""              # never a secret
     history: tuple[str, ...] = () # what each attempt got, e.g. ("500", "202")
+    retry_after: float | None = None  # seconds the receiver asked to wait before the next attempt
 
 
 class Pager(Protocol):
     def send(self, *, event: PagerEvent) -> Delivery:
-        """Send one event with bounded retries (429, 5xx, connection errors). Never raises for HTTP
-        failures: the Delivery says what happened, so the caller records it and retries later."""
+        """Send one event, with at most the adapter's bounded attempts (the timer's pager makes one:
+        the outbox owns the retry schedule). Never raises for HTTP failures: the Delivery says what
+        happened, with the receiver's Retry-After, so the caller records it and retries later."""
 
 
 # ---- Azure resources (diagnostics and remediation) --------------------------------------------

@@ -2,12 +2,18 @@
 by the timer with backoff. Nothing is lost while a receiver is down; the dedup key makes a repeat
 delivery (after a crash between send and bookkeeping) harmless.
 
-    out|<next attempt ISO>|<message id>   a message waiting (or claimed until its lease ends)
+    out|<lane>|<next attempt ISO>|<message id>   a message waiting (or claimed until its lease ends)
+
+Each channel has a lane of its own, and pages have one per severity, delivered first: a storm of
+SEV-3 tickets and chats never stands in front of a SEV-1 page. Nothing sleeps in the timer: the
+pager makes one attempt per tick, and a message that must wait (a 5xx, a 429 with Retry-After)
+goes back in its lane at its next attempt time.
 """
 from __future__ import annotations
 
 import json
 import logging
+import random
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -28,6 +34,21 @@ UNSENT = {"chat": "this version has no chat sender", "ticket": "this version has
           "status_page": "this version has no status-page sender",
           "customer_comms": "customer messages are written by people"}
 PD_SEVERITY = {"SEV-1": "critical", "SEV-2": "error", "SEV-3": "warning", "SEV-4": "info"}
+PAGE_LANES = ("p1", "p2", "p3", "p4")                 # PagerDuty, by severity: first
+OTHER_LANES = ("chat", "ticket", "status_page", "customer_comms")
+LANES = (*PAGE_LANES, *OTHER_LANES)
+LEGACY = "2"                                           # rows written before lanes: out|<ISO>|<id>
+PAGES_PER_TICK, OTHERS_PER_TICK = 100, 50
+
+
+def lane_of(channel: str, severity: str) -> str:
+    if channel == "pagerduty":
+        return f"p{severity[-1]}" if severity in PD_SEVERITY else "p2"
+    return channel if channel in OTHER_LANES else "chat"
+
+
+def _key(lane: str, at: datetime, msg_id: str) -> str:
+    return f"out|{lane}|{iso(at)}|{msg_id}"
 
 
 def message(now: datetime, inc: Incident, *, channel: str, action: str, role: str = "", person: str = "",
@@ -40,7 +61,7 @@ def message(now: datetime, inc: Incident, *, channel: str, action: str, role: st
             "details": json.dumps({"incident_id": inc.id, "classification": inc.classification,
                                    "on_call": person, "role": role}, default=str),
             "attempts": 0, "created_at": iso(now)}
-    return Op("insert", f"out|{iso(now)}|{msg_id}", data)
+    return Op("insert", _key(lane_of(channel, inc.severity), now, msg_id), data)
 
 
 @dataclass
@@ -52,32 +73,50 @@ class DeliveryReport:
 
 
 def deliver(*, store: RecordStore, clock: Clock, pager: Pager | None, routing_keys: Mapping[str, str],
-            base_url: str = "", limit: int = 50) -> DeliveryReport:
-    """Send every message due by now. Raises StoreUnavailable when the store is down."""
+            base_url: str = "", limit: int = OTHERS_PER_TICK) -> DeliveryReport:
+    """Send every message due by now, lane by lane, pages first. Raises StoreUnavailable when the
+    store is down."""
     now = clock.now()
     report = DeliveryReport()
     started, pagerduty_down = time.monotonic(), False
-    for rec in store.scan(start="out|", end=f"out|{iso(now)}~", limit=limit).records:
+    for lane in (*LANES, LEGACY):
         if time.monotonic() - started > BUDGET_S:
             break  # the rest waits for the next tick
-        if pagerduty_down and rec.data.get("channel") == "pagerduty":
-            continue  # PagerDuty failed this tick after its retries: the rest waits for the next tick
-        msg_id = rec.key.rsplit("|", 1)[1]
-        claimed = f"out|{iso(now + LEASE)}|{msg_id}"
-        data = {**rec.data, "attempts": int(rec.data.get("attempts") or 0) + 1}
-        try:
-            etag = store.commit(ops=[Op("delete", rec.key, etag=rec.etag), Op("insert", claimed, data)])[claimed]
-        except ConcurrencyConflict:
-            report.skipped += 1  # another sweep holds it
+        if lane in PAGE_LANES and pagerduty_down:
             continue
-        try:
-            result = _send(data, pager, routing_keys, base_url)
-        except (KeyError, TypeError, ValueError) as e:  # a malformed row: isolated, never the whole tick
-            _broken(store, clock, claimed, etag, data, e, report)
-            continue
-        pagerduty_down = pagerduty_down or _retryable(result)
-        _finish(store, clock, claimed, etag, data, result, report)
+        start = "out|2" if lane == LEGACY else f"out|{lane}|"
+        end = f"out|{iso(now)}~" if lane == LEGACY else f"out|{lane}|{iso(now)}~"
+        rows = store.scan(start=start, end=end, limit=PAGES_PER_TICK if lane in PAGE_LANES else limit).records
+        for rec in rows:
+            if time.monotonic() - started > BUDGET_S:
+                break
+            if pagerduty_down and rec.data.get("channel") == "pagerduty":
+                continue  # PagerDuty failed this tick: its other messages wait for the next tick
+            failed = _deliver_one(store, clock, rec, pager, routing_keys, base_url, report)
+            pagerduty_down = pagerduty_down or (failed and rec.data.get("channel") == "pagerduty")
     return report
+
+
+def _deliver_one(store: RecordStore, clock: Clock, rec, pager: Pager | None, routing_keys: Mapping[str, str],
+                 base_url: str, report: DeliveryReport) -> bool:
+    """Claim one message (a lease), send it once, settle it. Returns True when the receiver failed."""
+    now = clock.now()
+    msg_id = rec.key.rsplit("|", 1)[1]
+    lane = lane_of(str(rec.data.get("channel", "")), str(rec.data.get("severity", "")))
+    claimed = _key(lane, now + LEASE, msg_id)
+    data = {**rec.data, "attempts": int(rec.data.get("attempts") or 0) + 1}
+    try:
+        etag = store.commit(ops=[Op("delete", rec.key, etag=rec.etag), Op("insert", claimed, data)])[claimed]
+    except ConcurrencyConflict:
+        report.skipped += 1  # another sweep holds it
+        return False
+    try:
+        result = _send(data, pager, routing_keys, base_url)
+    except (KeyError, TypeError, ValueError) as e:  # a malformed row: isolated, never the whole tick
+        _broken(store, clock, claimed, etag, data, e, report)
+        return False
+    _finish(store, clock, claimed, etag, data, result, report)
+    return _retryable(result)
 
 
 def _send(data: Mapping[str, Any], pager: Pager | None, routing_keys: Mapping[str, str],
@@ -125,7 +164,7 @@ def _finish(store: RecordStore, clock: Clock, claimed: str, etag: str, data: dic
                 + ("; will retry" if retry else "; not retried"))
     ops = [Op("delete", claimed, etag=etag)]
     if retry:
-        ops.append(_again(claimed, data, now))
+        ops.append(_again(claimed, data, now, getattr(result, "retry_after", None)))
     report.details.append(text)
     ops.append(IncidentRepository.side_event(data["incident_id"], now, "delivery", AUTOMATION, text,
                                              channel=data["channel"], role=data["role"]))
@@ -135,10 +174,15 @@ def _finish(store: RecordStore, clock: Clock, claimed: str, etag: str, data: dic
         log.warning("delivery of %s outlived its lease", claimed, extra={"incident_id": data["incident_id"]})
 
 
-def _again(claimed: str, data: dict[str, Any], now: datetime) -> Op:
-    """The message back in the queue at its next attempt: 10 s, 20 s, 40 s, ... up to 5 minutes."""
+def _again(claimed: str, data: dict[str, Any], now: datetime, retry_after: float | None = None) -> Op:
+    """The message back in its lane at its next attempt: 10 s, 20 s, 40 s, ... up to 5 minutes, with
+    jitter, and never before the receiver's Retry-After."""
     backoff = min(MAX_BACKOFF, timedelta(seconds=10 * 2 ** min(max(data["attempts"], 1) - 1, 6)))
-    return Op("insert", f"out|{iso(now + backoff)}|{claimed.rsplit('|', 1)[1]}", data)
+    backoff *= random.uniform(0.75, 1.0)   # jitter spreads a burst of retries, never later than the backoff
+    if retry_after is not None:
+        backoff = max(backoff, timedelta(seconds=min(retry_after, 3600)))
+    lane = lane_of(str(data.get("channel", "")), str(data.get("severity", "")))
+    return Op("insert", _key(lane, now + backoff, claimed.rsplit("|", 1)[1]), data)
 
 
 def _broken(store: RecordStore, clock: Clock, claimed: str, etag: str, data: dict[str, Any], error: Exception,

@@ -80,7 +80,7 @@ class PagerDutyPager:
             if attempt < self._max_attempts:
                 self._sleep(self._delay(attempt, retry_after))
         return self._done(event, history, ok=False, attempts=self._max_attempts, status=status,
-                          detail=f"gave up after {self._max_attempts} attempts: {detail}")
+                          detail=f"gave up after {self._max_attempts} attempt(s): {detail}", retry_after=retry_after)
 
     def _http(self) -> requests.Session:
         if self._session is None:
@@ -94,12 +94,12 @@ class PagerDutyPager:
 
     @staticmethod
     def _done(event: PagerEvent, history: list[str], *, ok: bool, attempts: int, status: int | None,
-              detail: str) -> Delivery:
+              detail: str, retry_after: float | None = None) -> Delivery:
         level = logging.INFO if ok else logging.WARNING
         log.log(level, "pagerduty %s %s: %s after %d attempt(s), status %s", event.action, event.dedup_key,
                 "delivered" if ok else "not delivered", attempts, status, extra={"dedup_key": event.dedup_key})
         return Delivery(ok=ok, attempts=attempts, status=status, detail=detail[:_DETAIL_MAX],
-                        history=tuple(history))
+                        history=tuple(history), retry_after=retry_after)
 
 
 def event_body(event: PagerEvent, *, client_url: str = "") -> dict[str, Any]:
