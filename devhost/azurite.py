@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import select
 import shutil
 import signal
 import socket
@@ -19,6 +20,60 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def answers(port: int, timeout: float = 1.0) -> bool:
+    """Something accepts connections on 127.0.0.1:port."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def running(pid: int) -> bool:
+    """`pid` is a live Azurite process (not a zombie, not a pid reused by something else)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except FileNotFoundError:
+        return False
+    except OSError:  # no /proc: all we can say is that the pid exists
+        try:
+            os.kill(pid, 0)
+            return True
+        except OSError:
+            return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z" and b"azurite" in cmdline
+
+
+def stop_group(pid: int, timeout: float = 10.0) -> None:
+    """Stop the process group that `pid` leads (Azurite runs in a session of its own): TERM, then KILL."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(pid, sig)
+        except ProcessLookupError:
+            return
+        if _exited(pid, timeout):
+            return
+
+
+def _exited(pid: int, timeout: float) -> bool:
+    try:
+        fd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return True
+    except (AttributeError, OSError):  # no pidfd (not Linux): ask until the deadline
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not running(pid):
+                return True
+            time.sleep(0.05)
+        return False
+    try:
+        return bool(select.select([fd], [], [], timeout)[0])
+    finally:
+        os.close(fd)
 
 
 def connection_string(port: int) -> str:
@@ -67,13 +122,10 @@ class Azurite:
         raise RuntimeError("azurite-table did not start")
 
     def stop(self) -> None:
+        """Stop its whole process group, and reap it."""
         if self.proc and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(10)
+            stop_group(self.proc.pid)
+            self.proc.wait(10)
         self.proc = None
 
     def close(self) -> None:

@@ -1,11 +1,11 @@
-"""App settings for the local host: the environment first, then `Values` of local.settings.json."""
+"""App settings for the local host: the environment first, then `Values` of local.settings.json,
+then the app's documented defaults (`shared.config.SETTINGS`)."""
 from __future__ import annotations
 
 import json
 import os
-import secrets
 from pathlib import Path
-from typing import MutableMapping
+from typing import Mapping, MutableMapping
 
 
 def load(path: str | Path = "local.settings.json",
@@ -29,11 +29,7 @@ def load(path: str | Path = "local.settings.json",
     return added
 
 
-def ensure_key(environ: MutableMapping[str, str] = os.environ) -> tuple[str, bool]:
-    """The function key: FUNCTIONS_KEY, or a fresh random one set into `environ` (key, generated)."""
-    key = environ.get("FUNCTIONS_KEY", "")
-    if key:
-        return key, False
-    key = secrets.token_urlsafe(32)
-    environ["FUNCTIONS_KEY"] = key
-    return key, True
+def with_defaults(environ: Mapping[str, str]) -> dict[str, str]:
+    """`environ` over the app's documented defaults; an empty value counts as unset, as the app reads it."""
+    from shared.config import SETTINGS
+    return {**{k: v for k, v in SETTINGS.items() if v}, **{k: v for k, v in environ.items() if v}}

@@ -18,7 +18,8 @@ import azure.functions as func
 import pytest
 from azure.functions.timer import TimerRequest
 
-from devhost import settings
+from devhost import keys, settings
+from devhost.azurite import connection_string
 from devhost.__main__ import banner
 from devhost.server import serve
 from shared import bootstrap
@@ -126,8 +127,9 @@ def test_route_without_methods_takes_every_method_and_async_functions_run(host):
 
 
 def test_exception_is_500_with_a_generic_body_and_a_logged_traceback(host, caplog):
-    status, _, body = call(host, "GET", "/api/boom", headers={"x-functions-key": KEY})
-    assert (status, body) == (500, b"Internal Server Error")
+    status, headers, body = call(host, "GET", "/api/boom", headers={"x-functions-key": KEY})
+    assert (status, json.loads(body)["error"]) == (500, "function_failed")
+    assert "the function failed" not in body.decode() and headers["Content-Type"].startswith("application/json")
     failed = [r for r in caplog.records if "Functions.boom" in r.getMessage()]
     assert failed and failed[0].exc_info and "the function failed" in str(failed[0].exc_info[1])
 
@@ -152,7 +154,7 @@ def test_keep_alive_and_chunked_bodies(host):
     assert (first.status, first.read()) == (200, b"abcd")
     conn.request("POST", "/api/incidents", body=b"unread", headers={"x-functions-key": "wrong"})
     second = conn.getresponse()
-    assert (second.status, second.read()) == (401, b"")
+    assert (second.status, json.loads(second.read())["error"]) == (401, "unauthorized")
     conn.request("GET", "/api/health")
     assert conn.getresponse().status == 200
     conn.close()
@@ -179,7 +181,7 @@ def test_functions_come_from_the_app_registry_with_their_auth_levels(host):
     assert routes["incidents/{id:int}"][0] == "function"  # the app's default http_auth_level
     assert routes["ping"] == ("anonymous", None)
     assert [t.name for t in host.timers] == ["sample_timer"]
-    text = "\n".join(banner(host, key_generated=False))
+    text = "\n".join(banner(host, "from FUNCTIONS_KEY"))
     assert host.url in text and KEY in text and "%SAMPLE_SCHEDULE% = 0 0 * * * *" in text
     assert text.endswith("ready") and "[anonymous]  health" in text
 
@@ -222,7 +224,7 @@ def test_no_timers_runs_none(monkeypatch):
     running = serve(sample_app.app, port=0, time_scale=1000, timers=False, key=KEY)
     try:
         assert not sample_app.timer_ran.wait(0.3)
-        assert "disabled" in "\n".join(banner(running, False))
+        assert "disabled" in "\n".join(banner(running, "from FUNCTIONS_KEY"))
     finally:
         running.stop()
 
@@ -288,7 +290,7 @@ def test_unresolved_schedule_setting_puts_the_timer_in_error_but_http_still_serv
     monkeypatch.delenv("SAMPLE_SCHEDULE", raising=False)
     running = serve(sample_app.app, port=0, key=KEY)
     try:
-        assert "ERROR: schedule setting SAMPLE_SCHEDULE is not set" in "\n".join(banner(running, False))
+        assert "ERROR: schedule setting SAMPLE_SCHEDULE is not set" in "\n".join(banner(running, "given"))
         assert call(running, "GET", "/api/health")[0] == 200
     finally:
         running.stop()
@@ -304,16 +306,18 @@ def test_settings_environment_first_then_local_settings(tmp_path):
 
 
 def test_function_key_is_kept_or_generated():
-    assert settings.ensure_key({"FUNCTIONS_KEY": "k"}) == ("k", False)
+    assert keys.ensure_key({"FUNCTIONS_KEY": "k"}) == ("k", "from FUNCTIONS_KEY")
     env: dict[str, str] = {}
-    key, generated = settings.ensure_key(env)
-    assert generated and len(key) >= 32 and env["FUNCTIONS_KEY"] == key
+    key, source = keys.ensure_key(env)
+    assert source == "generated for this run" and len(key) >= 32 and env["FUNCTIONS_KEY"] == key
 
 
 def test_cli_loads_settings_serves_and_stops_on_ctrl_c(tmp_path):
     (tmp_path / "local.settings.json").write_text(json.dumps(
-        {"Values": {"FUNCTIONS_KEY": "file-key-123", "SAMPLE_SCHEDULE": "0 0 * * * *"}}))
-    env = {k: v for k, v in os.environ.items() if k not in ("FUNCTIONS_KEY", "SAMPLE_SCHEDULE")}
+        {"Values": {"FUNCTIONS_KEY": "file-key-123", "SAMPLE_SCHEDULE": "0 0 * * * *",
+                    "TABLES_CONNECTION_STRING": connection_string(1)}}))  # a store is named (never used)
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("FUNCTIONS_KEY", "SAMPLE_SCHEDULE", "TABLES_CONNECTION_STRING", "TABLES_ENDPOINT")}
     env["PYTHONPATH"] = str(ROOT)
     proc = subprocess.Popen([sys.executable, "-m", "devhost", "--port", "0", "--time-scale", "2",
                              "--app", "tests.functions.sample_app:app"], cwd=tmp_path, env=env,
