@@ -129,16 +129,39 @@ def parse_rules(raw: Any) -> tuple[Rule, ...]:
 @dataclass(frozen=True)
 class Classification:
     severity: str
-    impact: str
-    scope: str
+    impact: str | None           # None: the severity was set by hand, not read off the matrix
+    scope: str | None
     reason: str
     security: bool = False
     category: str | None = None
     tenants: tuple[str, ...] = field(default=())
 
     def as_dict(self) -> dict[str, Any]:
-        return {"impact": IMPACTS[self.impact], "scope": SCOPES[self.scope], "reason": self.reason,
+        return {"impact": IMPACTS[self.impact] if self.impact else None,
+                "scope": SCOPES[self.scope] if self.scope else None, "reason": self.reason,
                 "security": self.security, "category": self.category}
+
+
+def declared(*, actor: str, severity: str | None, impact: str | None, scope: str | None,
+             tenants: tuple[str, ...] = (), security: bool = False) -> Classification:
+    """A responder's own classification of an incident declared by hand (normalised values).
+
+    A security incident is SEV-1 (runbook: security breach). A severity given by hand says so and
+    keeps only the impact and scope the responder gave: it never invents a matrix cell. Without a
+    severity, impact and scope read the matrix. Raises ValueError when neither is given."""
+    if security:
+        return Classification("SEV-1", impact, scope, f"Declared by {actor}: security incident → SEV-1 "
+                              "(runbook: security breach)", True, "security", tenants)
+    if severity is not None:
+        cell = f" (the matrix gives {MATRIX[(impact, scope)]} for {IMPACTS[impact]} × {SCOPES[scope]})" \
+            if impact and scope else ""
+        return Classification(severity, impact, scope, f"Declared by {actor}: {severity} set by hand{cell}",
+                              False, None, tenants)
+    if not (impact and scope):
+        raise ValueError("give severity, or impact and scope")
+    sev = MATRIX[(impact, scope)]
+    return Classification(sev, impact, scope, f"Declared by {actor}: {IMPACTS[impact]} × {SCOPES[scope]} → {sev}",
+                          False, None, tenants)
 
 
 def _tenants(props: Mapping[str, str]) -> tuple[str, ...]:

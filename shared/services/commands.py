@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from shared.domain.classification import IMPACTS, MATRIX, SCOPES, Classification, norm_impact, norm_scope, \
-    norm_severity
+from shared.domain import classification
+from shared.domain.classification import IMPACTS, SCOPES, norm_impact, norm_scope, norm_severity
 from shared.domain.errors import ConcurrencyConflict, InvalidInput
 from shared.domain.incident import PHASES, Incident
 from shared.domain.policy import Runbook
@@ -132,19 +132,16 @@ def declare(body: dict[str, Any], actor: str, *, store: RecordStore, clock: Cloc
         raise InvalidInput("$.impact", f"must be one of {', '.join(IMPACTS)}")
     if "scope" in body and scope is None:
         raise InvalidInput("$.scope", f"must be one of {', '.join(SCOPES)}")
-    if severity is None and not (impact and scope):
-        raise InvalidInput("$.severity", "give severity, or impact and scope")
     tenants = body.get("tenants", [])
     if not isinstance(tenants, list) or not all(isinstance(t, str) for t in tenants):
         raise InvalidInput("$.tenants", "must be a list of tenant names")
     security = body.get("security", False)
     if not isinstance(security, bool):
         raise InvalidInput("$.security", "must be true or false")
-    impact, scope = impact or "core", scope or "all"
-    severity = "SEV-1" if security else severity or MATRIX[(impact, scope)]
-    how = f"{IMPACTS[impact]} × {SCOPES[scope]}" if "severity" not in body else "set by hand"
-    c = Classification(severity, impact, scope, f"Declared by {actor}: {how} → {severity}", security,
-                       "security" if security else None, tuple(sorted(tenants)))
+    if severity is None and not (impact and scope) and not security:
+        raise InvalidInput("$.severity", "give severity, or impact and scope")
+    c = classification.declared(actor=actor, severity=severity, impact=impact, scope=scope,
+                                tenants=tuple(sorted(tenants)), security=security)
     repo = IncidentRepository(store)
     for _ in range(MAX_ATTEMPTS):
         now = clock.now()
