@@ -4,10 +4,11 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 PORT ?= 7071
+TIME_SCALE ?= 1
 STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
 
-.PHONY: setup run test bench infra-check clean
+.PHONY: setup run test test-shifted bench infra-check clean
 
 setup: $(STAMP) $(NODE_STAMP)
 
@@ -22,11 +23,18 @@ $(NODE_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-run: setup
-	$(PY) -m devhost.local --port $(PORT)
+run: setup  # TIME_SCALE=60 make run: a 60x clock on a store of its own (see python -m devhost.local --help)
+	$(PY) -m devhost.local --port $(PORT) --time-scale $(TIME_SCALE)
 
 test: setup
 	$(PY) -m pytest -q -p no:cacheprovider
+
+# The suite again on two shifted wall clocks (tests/conftest.py --shift-clock): a month end that
+# rolls into March in a non-leap year, and just before the EU summer-time change (01:00 UTC).
+test-shifted: setup
+	status=0; for at in 2027-02-28T23:58:00Z 2027-03-28T00:58:00Z; do \
+	  $(PY) -m pytest -q -p no:cacheprovider --shift-clock=$$at || status=1; \
+	done; exit $$status
 
 bench: setup
 	$(PY) -m bench

@@ -144,8 +144,9 @@ def test_a_host_that_cannot_serve_says_why_in_one_line_and_exits_non_zero(tmp_pa
     (["PORT=0"], "-m devhost.local --port 0 --time-scale 1"),
 ])
 def test_make_run_takes_time_scale(make_args, expected):
-    out = subprocess.run(["make", "-n", "run", *make_args], cwd=ROOT, capture_output=True, text=True,
-                         timeout=60, check=True).stdout
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKELEVEL", "MAKEFLAGS", "MFLAGS")}
+    out = subprocess.run(["make", "--no-print-directory", "-n", "run", *make_args], cwd=ROOT, capture_output=True,
+                         text=True, timeout=60, check=True, env=env).stdout
     assert out.splitlines()[-1].endswith(expected), out
 
 

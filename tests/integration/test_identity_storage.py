@@ -6,7 +6,7 @@ from __future__ import annotations
 import base64
 import json
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 
 import pytest
 from azure.core.credentials import AccessToken
@@ -20,6 +20,7 @@ from shared.adapters.tables.store import TableRecordStore
 from shared.ports import Op
 
 TENANT = "ab1f708d-50f6-404c-a006-d71b2ac7a606"
+_SINCE, _UNTIL = 946684800, 4102444800  # 2000-01-01 .. 2100-01-01 UTC
 
 
 class TestCredential:
@@ -31,23 +32,25 @@ class TestCredential:
 
     def get_token(self, *scopes, **kwargs) -> AccessToken:
         self.scopes.append(scopes)
-        now = int(time.time())
 
         def part(d):
             return base64.urlsafe_b64encode(json.dumps(d).encode()).rstrip(b"=").decode()
-        claims = {"aud": "https://storage.azure.com", "iss": f"https://sts.windows.net/{TENANT}/", "iat": now,
-                  "nbf": now, "exp": now + 3600, "oid": "app-identity", "tid": TENANT}
-        return AccessToken(part({"alg": "none", "typ": "JWT"}) + "." + part(claims) + ".x", now + 3600)
+        # Azurite checks the claims on its own clock, which need not be ours (--shift-clock does not
+        # move it): a window that holds on any clock. expires_on is the client's, as azure-identity's is.
+        claims = {"aud": "https://storage.azure.com", "iss": f"https://sts.windows.net/{TENANT}/", "iat": _SINCE,
+                  "nbf": _SINCE, "exp": _UNTIL, "oid": "app-identity", "tid": TENANT}
+        return AccessToken(part({"alg": "none", "typ": "JWT"}) + "." + part(claims) + ".x", int(time.time()) + 3600)
 
 
 def self_signed(tmp_path) -> tuple[str, str]:
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = datetime.now(timezone.utc)
     import ipaddress
+    # OpenSSL checks the validity on the real clock, which need not be the tests' (--shift-clock).
     cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(now - timedelta(minutes=5))
-            .not_valid_after(now + timedelta(days=1))
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(datetime.fromtimestamp(_SINCE, timezone.utc))
+            .not_valid_after(datetime.fromtimestamp(_UNTIL, timezone.utc))
             .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
                            critical=False)
             .sign(key, hashes.SHA256()))
