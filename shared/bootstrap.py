@@ -20,7 +20,8 @@ _built: dict[str, Any] = {}
 
 
 def override(**parts: Any) -> None:
-    """Replace parts of the container (clock=, store=, pager=, resources=, settings=, runbook=)."""
+    """Replace parts of the container (clock=, store=, pager=, resources=, alerts=, settings=, runbook=,
+    authorizer=)."""
     with _lock:
         _overrides.update(parts)
         _built.clear()
@@ -46,6 +47,22 @@ def settings() -> Settings:
     return _get("settings", Settings.from_env)
 
 
+def configuration_errors() -> list[str]:
+    """Every broken setting and a runbook that cannot be loaded, by name (never a value): for health."""
+    if "settings" in _overrides:
+        errors: list[str] = []
+    else:
+        import os
+        from shared.config import configuration_errors as check
+        errors = check(os.environ)
+    if not errors:
+        try:
+            runbook()
+        except PolicyError as e:
+            errors.append(str(e))
+    return errors
+
+
 def clock():
     def build():
         from shared.adapters.clock import SystemClock
@@ -58,9 +75,9 @@ def load_runbook(path: str) -> Runbook:
         with open(path, "rb") as f:
             return Runbook.from_dict(tomllib.load(f))
     except OSError as e:
-        raise PolicyError(f"cannot read the runbook file {path}: {e.strerror}") from e
+        raise PolicyError(f"RUNBOOK_FILE: cannot read the runbook file ({e.strerror})") from e
     except tomllib.TOMLDecodeError as e:
-        raise PolicyError(f"{path} is not valid TOML: {e}") from e
+        raise PolicyError(f"RUNBOOK_FILE: the runbook is not valid TOML ({e})") from e
 
 
 def runbook() -> Runbook:
@@ -107,6 +124,31 @@ def resources():
         from shared.adapters.arm import ArmResources
         return ArmResources(endpoint=s.azure_arm_endpoint, subscription_id=s.azure_subscription_id)
     return _get("resources", build)
+
+
+def alerts():
+    """The Alerts Management adapter (reconciliation, alert state), or None without AZURE_SUBSCRIPTION_ID."""
+    def build():
+        s = settings()
+        if not s.azure_subscription_id:
+            return None
+        from shared.adapters.arm.alerts import ArmAlerts
+        return ArmAlerts(endpoint=s.azure_arm_endpoint)
+    return _get("alerts", build)
+
+
+def authorizer():
+    """The Entra ID token verifier (shared/adapters/auth/entra.py), or None when AUTH_TENANT_ID and
+    AUTH_AUDIENCE are unset: then the function keys are the only gate. Built once per worker, so its
+    signing-key cache is shared by every request."""
+    def build():
+        s = settings()
+        if not s.entra_auth:
+            return None
+        from shared.adapters.auth.entra import EntraTokenVerifier
+        return EntraTokenVerifier(tenant_id=s.auth_tenant_id, audiences=s.auth_audiences,
+                                  openid_config_url=s.auth_openid_config_url)
+    return _get("authorizer", build)
 
 
 def remedy():

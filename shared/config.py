@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
@@ -24,6 +25,7 @@ SETTINGS: dict[str, str] = {
     "FUNCTIONS_KEY": "",
     "PUBLIC_BASE_URL": "",
     "ESCALATION_SCHEDULE": "*/10 * * * * *",
+    "RECONCILE_SCHEDULE": "0 */2 * * * *",
     "PAGERDUTY_EVENTS_URL": "https://events.pagerduty.com/v2/enqueue",
     "PAGERDUTY_ROUTING_KEYS": "",
     "SLACK_WEBHOOK_URL": "",
@@ -41,8 +43,60 @@ SETTINGS: dict[str, str] = {
     "REDIS_CACHE_ID": "",
     "REMEDIATION_MODE": "dry-run",
     "RUNBOOK_FILE": "",
+    # Entra ID (README, Security): on when tenant and audience are both set; {tenant} is replaced
+    "AUTH_TENANT_ID": "",
+    "AUTH_AUDIENCE": "",
+    "AUTH_OPENID_CONFIG_URL": "https://login.microsoftonline.com/{tenant}/v2.0/.well-known/openid-configuration",
+    "ALERT_WEBHOOK_AUTH": "",
 }
 REMEDIATION_MODES = ("off", "dry-run", "approval", "auto")
+# App Service writes a reference it could not resolve (vault unreachable, no access, secret missing)
+# into the environment as the reference text itself.
+_UNRESOLVED = {"@microsoft.keyvault(": "Key Vault", "@microsoft.appconfiguration(": "App Configuration"}
+_TABLE_NAME = re.compile(r"[A-Za-z][A-Za-z0-9]{2,62}")  # Table Storage's rule for table names
+
+
+def _value(env: Mapping[str, str], name: str) -> str:
+    return (env.get(name) or SETTINGS[name]).strip()
+
+
+def _routing_keys(raw: str) -> tuple[dict[str, str], str | None]:
+    """PAGERDUTY_ROUTING_KEYS parsed, or ({}, what is wrong). Never quotes the value (it holds keys)."""
+    try:
+        keys = json.loads(raw) if raw else {}
+    except json.JSONDecodeError as e:
+        return {}, f"is not a JSON object ({e.msg} at character {e.pos})"
+    if not isinstance(keys, dict) or not all(isinstance(v, str) for v in keys.values()):
+        return {}, "must be a JSON object of role -> routing key"
+    return keys, None
+
+
+def configuration_errors(env: Mapping[str, str]) -> list[str]:
+    """Every broken setting, one "SETTING_NAME: what is wrong" line each, naming the setting and never
+    its value (values are secrets). Pure: reads `env` only. Empty when Settings.from_env(env) succeeds.
+
+    Checks: an unresolved Key Vault (or App Configuration) reference in any setting, a table name
+    Table Storage would refuse, PAGERDUTY_ROUTING_KEYS that is not a JSON object of strings, an unknown
+    REMEDIATION_MODE. (The runbook file is read and checked by bootstrap.load_runbook.)
+    """
+    errors = []
+    unresolved = set()
+    for name in SETTINGS:
+        value = (env.get(name) or "").strip().lower()
+        source = next((what for prefix, what in _UNRESOLVED.items() if value.startswith(prefix)), None)
+        if source:
+            unresolved.add(name)
+            errors.append(f"{name}: unresolved {source} reference (the app got the reference text, not the "
+                          f"secret: check that the secret exists and that the app's identity may read it)")
+    if "TABLE_NAME" not in unresolved and not _TABLE_NAME.fullmatch(_value(env, "TABLE_NAME")):
+        errors.append("TABLE_NAME: must be 3 to 63 letters and digits, starting with a letter")
+    if "PAGERDUTY_ROUTING_KEYS" not in unresolved:
+        problem = _routing_keys(_value(env, "PAGERDUTY_ROUTING_KEYS"))[1]
+        if problem:
+            errors.append(f"PAGERDUTY_ROUTING_KEYS: {problem}")
+    if "REMEDIATION_MODE" not in unresolved and _value(env, "REMEDIATION_MODE") not in REMEDIATION_MODES:
+        errors.append(f"REMEDIATION_MODE: must be one of {', '.join(REMEDIATION_MODES)}")
+    return errors + _auth_errors(env, unresolved)
 
 
 @dataclass(frozen=True)
@@ -52,6 +106,7 @@ class Settings:
     table_name: str = "incidents"
     public_base_url: str = ""
     escalation_schedule: str = SETTINGS["ESCALATION_SCHEDULE"]
+    reconcile_schedule: str = SETTINGS["RECONCILE_SCHEDULE"]
     pagerduty_events_url: str = SETTINGS["PAGERDUTY_EVENTS_URL"]
     pagerduty_routing_keys: Mapping[str, str] = field(default_factory=dict, repr=False)
     slack_webhook_url: str = field(default="", repr=False)
@@ -69,6 +124,15 @@ class Settings:
     redis_cache_id: str = ""
     remediation_mode: str = "dry-run"
     runbook_file: str = DEFAULT_RUNBOOK
+    auth_tenant_id: str = ""
+    auth_audiences: tuple[str, ...] = ()
+    auth_openid_config_url: str = ""
+    alert_webhook_auth: str = ""
+
+    @property
+    def entra_auth(self) -> bool:
+        """Operator routes need an Entra ID token (AUTH_TENANT_ID and AUTH_AUDIENCE are set)."""
+        return bool(self.auth_tenant_id and self.auth_audiences)
 
     @property
     def core_resource_ids(self) -> dict[str, str]:
@@ -79,28 +143,24 @@ class Settings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
-        """Read every setting; raises PolicyError naming the setting when one is malformed."""
+        """Read every setting. Raises PolicyError listing configuration_errors(env) (names, never values)."""
         env = os.environ if env is None else env
+        errors = configuration_errors(env)
+        if errors:
+            raise PolicyError("; ".join(errors))
 
         def get(name: str) -> str:
-            return (env.get(name) or SETTINGS[name]).strip()
+            return _value(env, name)
 
-        keys_raw = get("PAGERDUTY_ROUTING_KEYS")
-        try:
-            keys = json.loads(keys_raw) if keys_raw else {}
-        except json.JSONDecodeError as e:
-            raise PolicyError(f"PAGERDUTY_ROUTING_KEYS is not a JSON object: {e.msg}") from e
-        if not isinstance(keys, dict) or not all(isinstance(v, str) for v in keys.values()):
-            raise PolicyError("PAGERDUTY_ROUTING_KEYS must be a JSON object of role -> routing key")
+        keys = _routing_keys(get("PAGERDUTY_ROUTING_KEYS"))[0]
         mode = get("REMEDIATION_MODE")
-        if mode not in REMEDIATION_MODES:
-            raise PolicyError(f"REMEDIATION_MODE must be one of {', '.join(REMEDIATION_MODES)}, not {mode!r}")
         return cls(
             tables_connection_string=get("TABLES_CONNECTION_STRING"),
             tables_endpoint=get("TABLES_ENDPOINT"),
             table_name=get("TABLE_NAME"),
             public_base_url=get("PUBLIC_BASE_URL").rstrip("/"),
             escalation_schedule=get("ESCALATION_SCHEDULE"),
+            reconcile_schedule=get("RECONCILE_SCHEDULE"),
             pagerduty_events_url=get("PAGERDUTY_EVENTS_URL"),
             pagerduty_routing_keys=keys,
             slack_webhook_url=get("SLACK_WEBHOOK_URL"),
@@ -118,4 +178,44 @@ class Settings:
             redis_cache_id=get("REDIS_CACHE_ID"),
             remediation_mode=mode,
             runbook_file=get("RUNBOOK_FILE") or DEFAULT_RUNBOOK,
+            auth_tenant_id=get("AUTH_TENANT_ID").lower(),
+            auth_audiences=_audiences(get("AUTH_AUDIENCE")),
+            auth_openid_config_url=get("AUTH_OPENID_CONFIG_URL").replace("{tenant}", get("AUTH_TENANT_ID").lower())
+            if get("AUTH_TENANT_ID") else "",
+            alert_webhook_auth=get("ALERT_WEBHOOK_AUTH").lower(),
         )
+
+
+# ---- Entra ID settings ---------------------------------------------------------------------------
+
+WEBHOOK_AUTH_MODES = ("", "entra")
+_GUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+_LOOPBACK_HTTP = re.compile(r"http://(127\.\d+\.\d+\.\d+|localhost|\[::1\])(:\d+)?(/|$)")
+
+
+def _audiences(raw: str) -> tuple[str, ...]:
+    return tuple(a.strip() for a in raw.split(",") if a.strip())
+
+
+def _auth_errors(env: Mapping[str, str], unresolved: set[str]) -> list[str]:
+    """Half-configured authorization is refused rather than silently off: a tenant without an
+    audience (or the reverse), a tenant that is not an id (tokens name it by id), a secure webhook
+    without both, an OpenID configuration that is not https (loopback http is for tests)."""
+    tenant, audience = _value(env, "AUTH_TENANT_ID"), _audiences(_value(env, "AUTH_AUDIENCE"))
+    webhook, config_url = _value(env, "ALERT_WEBHOOK_AUTH").lower(), _value(env, "AUTH_OPENID_CONFIG_URL")
+    errors = []
+    if {"AUTH_TENANT_ID", "AUTH_AUDIENCE", "ALERT_WEBHOOK_AUTH", "AUTH_OPENID_CONFIG_URL"} & unresolved:
+        return errors
+    if bool(tenant) != bool(audience):
+        missing = "AUTH_AUDIENCE" if tenant else "AUTH_TENANT_ID"
+        errors.append(f"{missing}: must be set too: Entra ID authorization needs both AUTH_TENANT_ID and AUTH_AUDIENCE")
+    if tenant and not _GUID.fullmatch(tenant):
+        errors.append("AUTH_TENANT_ID: must be the tenant id (a GUID), not a domain name: tokens name their tenant by id")
+    if webhook not in WEBHOOK_AUTH_MODES:
+        errors.append("ALERT_WEBHOOK_AUTH: must be entra or empty")
+    elif webhook == "entra" and not (tenant and audience):
+        errors.append("ALERT_WEBHOOK_AUTH: entra needs AUTH_TENANT_ID and AUTH_AUDIENCE (the secure webhook's tenant "
+                      "and app registration)")
+    if not (config_url.startswith("https://") or _LOOPBACK_HTTP.match(config_url)):
+        errors.append("AUTH_OPENID_CONFIG_URL: must be an https URL (plain http only on a loopback address)")
+    return errors

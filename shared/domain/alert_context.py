@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from typing import Any, Mapping
 
-from shared.domain.alert_values import as_text, dig, opt_str, text
+from shared.domain.alert_values import MAX_LABEL, MAX_VALUE, as_text, clip, dig, opt_str, text
 
 _OPERATORS = {
     "greaterthan": ">", "greaterthanorequal": ">=", "greaterorequal": ">=", "lessthan": "<",
@@ -42,7 +42,7 @@ def has_condition(context: Mapping[str, Any]) -> bool:
 
 def metric_names(context: Mapping[str, Any], service: str) -> tuple[str, ...]:
     """Metric names of the conditions; for Prometheus, the metric(s) the expression reads."""
-    names = [opt_str(c.get("metricName")) for c in conditions(context)]
+    names = [opt_str(c.get("metricName"), MAX_LABEL) for c in conditions(context)]
     if service == "Prometheus":
         names += promql_metrics(context.get("expression"))
     return tuple(dict.fromkeys(n for n in names if n))
@@ -63,7 +63,8 @@ def promql_metrics(expression: Any) -> list[str]:
 
 
 def dimensions(context: Mapping[str, Any], service: str) -> dict[str, str]:
-    """Dimension name -> value from every condition (first value wins), log v1 Dimensions, Prometheus labels."""
+    """Dimension name -> value from every condition (first value wins), log v1 Dimensions, Prometheus labels;
+    names cut to MAX_LABEL characters, values to MAX_VALUE."""
     pairs: list[Any] = []
     for c in conditions(context):
         pairs += c.get("dimensions") if isinstance(c.get("dimensions"), list) else []
@@ -71,20 +72,20 @@ def dimensions(context: Mapping[str, Any], service: str) -> dict[str, str]:
         pairs += context["Dimensions"]
     out: dict[str, str] = {}
     for p in pairs:
-        name = opt_str(p.get("name")) if isinstance(p, dict) else None
+        name = opt_str(p.get("name"), MAX_LABEL) if isinstance(p, dict) else None
         if name:
-            out.setdefault(name, as_text(p.get("value")))
+            out.setdefault(name, clip(as_text(p.get("value")), MAX_VALUE))
     if service == "Prometheus" and isinstance(context.get("labels"), dict):
         for k, v in context["labels"].items():
-            out.setdefault(str(k), as_text(v))
+            out.setdefault(clip(str(k), MAX_LABEL), clip(as_text(v), MAX_VALUE))
     return out
 
 
 def event_level(value: Any) -> str | None:
     """Activity-log level as a word; integers mapped (3 -> "Informational"), unknown ones as their text."""
     if isinstance(value, int) and not isinstance(value, bool):
-        return _LEVELS.get(value, str(value))
-    return opt_str(value)
+        return _LEVELS.get(value, clip(str(value), MAX_LABEL))
+    return opt_str(value, MAX_LABEL)
 
 
 def _num(value: Any) -> str:

@@ -10,6 +10,37 @@ import re
 from datetime import datetime, timedelta, timezone
 from typing import Any, Mapping
 
+# Bounds on what a payload may hand the store. Identities (ids, rule names, ARM ids) that exceed them are
+# refused by alerts.parse_alert; descriptive text is cut. Azure's own limits are far below: alert rule
+# names are 1-260 characters (Microsoft.Insights metricAlerts, scheduledQueryRules, activityLogAlerts in
+# "Naming rules and restrictions for Azure resources"), an alert id is about 130. No ARM id comes near
+# 4 KiB, and in UTF-8 bytes that bound keeps any text derived from one (the reason line, even with every
+# character escaped as JSON \uXXXX) well inside Table Storage's 64 KiB per string property.
+MAX_ID = 1024          # characters: essentials.alertId, essentials.alertRule
+MAX_ARM_ID = 4096      # UTF-8 bytes: alertTargetIDs[i], alertRuleId, a budget's id
+MAX_TEXT = 4096        # characters kept of free text: description
+MAX_LABEL = 256        # characters kept of a name: monitoringService, signalType, metric, dimension, version
+MAX_VALUE = 1024       # characters kept of a custom property or dimension value, and of configuration items
+MAX_ITEMS = 100        # configurationItems kept
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def clip(value: str, limit: int) -> str:
+    """`value` cut to `limit` characters (an ellipsis marks the cut)."""
+    return value if len(value) <= limit else value[:limit - 1] + "…"
+
+
+def arm_id_problem(value: str) -> str | None:
+    """Why `value` cannot be an ARM id we store and compare, or None. Only the size and control
+    characters are checked: the shape of ids varies by kind (subscriptions, scopes, extension types)."""
+    size = len(value.encode("utf-8", "surrogatepass"))
+    if size > MAX_ARM_ID:
+        return f"is {size} bytes long; an Azure resource id is at most {MAX_ARM_ID} bytes (UTF-8)"
+    if _CONTROL.search(value):
+        return "holds a control character, which no Azure resource id has"
+    return None
+
+
 # ISO-8601 as Azure writes it: 0..7 fractional digits (we accept up to 9), `Z`, `+00:00`, `+0000`
 # or no zone at all (the 2022 ServiceHealth test payload has none; the docs say the value is UTC).
 _ISO = re.compile(
@@ -68,30 +99,36 @@ def parse_severity(value: Any) -> int | None:
     return None
 
 
-def opt_str(value: Any) -> str | None:
-    """A stripped non-empty string; numbers become their text (versions like 1.0); anything else None."""
+def opt_str(value: Any, limit: int | None = None) -> str | None:
+    """A stripped non-empty string (cut to `limit` characters when given); numbers become their text
+    (versions like 1.0); anything else None."""
     if isinstance(value, str):
-        return value.strip() or None
+        value = value.strip()
+        return (value if limit is None else clip(value, limit)) or None
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return str(value)
+        return str(value) if limit is None else clip(str(value), limit)
     return None
 
 
-def text(value: Any) -> str:
+def text(value: Any, limit: int | None = None) -> str:
     """Like opt_str, but "" instead of None."""
-    return opt_str(value) or ""
+    return opt_str(value, limit) or ""
 
 
-def str_list(value: Any, *, numbers: bool = True) -> tuple[str, ...]:
-    """A string or a list of strings (docs disagree which) -> de-duplicated, stripped, non-empty strings.
+def str_list(value: Any, *, numbers: bool = True, limit: int | None = None, count: int | None = None
+             ) -> tuple[str, ...]:
+    """A string or a list of strings (docs disagree which) -> de-duplicated, stripped, non-empty strings,
+    each cut to `limit` characters and at most `count` of them when given.
 
     Numbers count as their text unless `numbers` is False (ARM ids are never numbers)."""
     items = value if isinstance(value, list) else [value]
     out: dict[str, None] = {}
     for item in items:
-        s = opt_str(item) if numbers or isinstance(item, str) else None
+        s = opt_str(item, limit) if numbers or isinstance(item, str) else None
         if s is not None:
             out.setdefault(s)
+            if count is not None and len(out) >= count:
+                break
     return tuple(out)
 
 
@@ -110,10 +147,11 @@ def as_text(value: Any) -> str:
 
 
 def str_map(value: Any) -> dict[str, str]:
-    """An object -> {str: str} (values coerced with as_text); anything else -> {}."""
+    """An object -> {str: str} (values coerced with as_text, names cut to MAX_LABEL characters and values
+    to MAX_VALUE: they are descriptive, and some reach single Table properties); anything else -> {}."""
     if not isinstance(value, dict):
         return {}
-    return {str(k): as_text(v) for k, v in value.items()}
+    return {clip(str(k), MAX_LABEL): clip(as_text(v), MAX_VALUE) for k, v in value.items()}
 
 
 def dig(value: Any, *keys: str | int) -> Any:

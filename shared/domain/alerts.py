@@ -13,8 +13,9 @@ from typing import Any, Mapping
 
 from shared.domain import alert_context as ctx
 from shared.domain.alert_legacy import COMMON_SCHEMA_ID, unsupported
-from shared.domain.alert_values import (arm_name, is_subscription_id, lower_ids, opt_str, parse_severity,
-                                        parse_timestamp, resource_types, str_list, str_map, text)
+from shared.domain.alert_values import (MAX_ID, MAX_ITEMS, MAX_LABEL, MAX_TEXT, MAX_VALUE, arm_id_problem, arm_name,
+                                        is_subscription_id, lower_ids, opt_str, parse_severity, parse_timestamp,
+                                        resource_types, str_list, str_map, text)
 from shared.domain.errors import InvalidInput
 
 FIRED = "Fired"
@@ -98,9 +99,11 @@ def parse_alert(payload: Any) -> Alert:
 
     Raises InvalidInput(path, message) for a malformed common-schema payload: body, `data` or
     `data.essentials` not an object, `alertId` missing or empty, `monitorCondition` not Fired/Resolved,
-    `firedDateTime` missing or unreadable. Raises UnsupportedSchema (an InvalidInput) when schemaId is
-    not "azureMonitorCommonAlertSchema": `looks_like` names the legacy schema it resembles.
-    Never raises anything else, whatever the JSON.
+    `firedDateTime` missing or unreadable, an identity too long to store (alertId or alertRule over
+    MAX_ID characters, an ARM id in alertTargetIDs, alertRuleId or a budget's id over MAX_ARM_ID bytes or
+    with a control character). Raises UnsupportedSchema (an InvalidInput) when schemaId is not
+    "azureMonitorCommonAlertSchema": `looks_like` names the legacy schema it resembles. Descriptive
+    text is cut to size instead (alert_values' bounds). Never raises anything else, whatever the JSON.
     """
     if not isinstance(payload, dict):
         raise InvalidInput("$", f"expected a JSON object (an Azure Monitor alert), got {_kind(payload)}")
@@ -119,6 +122,7 @@ def parse_alert(payload: Any) -> Alert:
     if not isinstance(alert_id, str) or not alert_id.strip():
         got = "an empty string" if isinstance(alert_id, str) else _kind(alert_id)
         raise InvalidInput(f"{E}.alertId", f"required: a non-empty string, got {got}")
+    _bounded(alert_id.strip(), f"{E}.alertId", "an alert id")
     condition = _monitor_condition(ess.get("monitorCondition"))
     fired_at = parse_timestamp(ess.get("firedDateTime"))
     if fired_at is None:
@@ -127,6 +131,7 @@ def parse_alert(payload: Any) -> Alert:
 
     service = _service(ess.get("monitoringService"))
     raw_targets = str_list(ess.get("alertTargetIDs"), numbers=False)
+    _arm_ids(ess.get("alertTargetIDs"), f"{E}.alertTargetIDs")
     target_ids = lower_ids(raw_targets)
     custom = str_map(data.get("customProperties"))
     if ctx.has_condition(context):
@@ -134,8 +139,11 @@ def parse_alert(payload: Any) -> Alert:
         # (the doc's Log Alerts V2 sample has them only there); customProperties wins on conflict.
         custom = {**str_map(context.get("properties")), **custom}
     rule = opt_str(ess.get("alertRule"))
-    description = text(ess.get("description"))
-    items = str_list(ess.get("configurationItems"))
+    if rule is not None:
+        _bounded(rule, f"{E}.alertRule", "an alert rule name (Azure allows 260 characters)")
+    rule_id = _rule_id(ess, context, service)
+    description = text(ess.get("description"), MAX_TEXT)
+    items = str_list(ess.get("configurationItems"), limit=MAX_VALUE, count=MAX_ITEMS)
     hint = ctx.condition_hint(service, context)
     return Alert(
         alert_id=alert_id.strip(),
@@ -144,28 +152,53 @@ def parse_alert(payload: Any) -> Alert:
         signal_type=_signal(ess.get("signalType")),
         severity=parse_severity(ess.get("severity")),
         alert_rule=rule,
-        alert_rule_id=(opt_str(ess.get("alertRuleId")) or opt_str(ess.get("alertRuleID"))
-                       or (ctx.budget_id(context) if service == "CostAlerts" else None)),
+        alert_rule_id=rule_id,
         target_ids=target_ids,
         target_resource_types=resource_types(target_ids),
         fired_at=fired_at,
         resolved_at=parse_timestamp(ess.get("resolvedDateTime")),
         description=description,
-        origin_alert_id=opt_str(ess.get("originAlertId")),
-        essentials_version=opt_str(ess.get("essentialsVersion")),
-        alert_context_version=opt_str(ess.get("alertContextVersion")),
+        origin_alert_id=opt_str(ess.get("originAlertId"), MAX_ID),
+        essentials_version=opt_str(ess.get("essentialsVersion"), MAX_LABEL),
+        alert_context_version=opt_str(ess.get("alertContextVersion"), MAX_LABEL),
         configuration_items=items,
         metric_names=ctx.metric_names(context, service),
         custom_properties=custom,
         summary=_summary(rule, hint, _target_label(raw_targets, () if service == "CostAlerts" else items),
                          description, service),
-        condition_type=opt_str(context.get("conditionType")),
+        condition_type=opt_str(context.get("conditionType"), MAX_LABEL),
         dimensions=ctx.dimensions(context, service),
-        operation_name=opt_str(context.get("operationName")),
+        operation_name=opt_str(context.get("operationName"), MAX_VALUE),
         event_level=ctx.event_level(context.get("level")),
-        event_status=opt_str(context.get("status")),
+        event_status=opt_str(context.get("status"), MAX_LABEL),
         raw=payload,
     )
+
+
+def _bounded(value: str, path: str, what: str) -> None:
+    if len(value) > MAX_ID:
+        raise InvalidInput(path, f"is {len(value)} characters long; {what} is at most {MAX_ID}")
+
+
+def _arm_ids(value: Any, path: str) -> None:
+    """Refuse an ARM id too long (or too odd) to store: ids are identities, so they are never cut."""
+    items = value if isinstance(value, list) else [value]
+    for i, item in enumerate(items):
+        problem = arm_id_problem(item.strip()) if isinstance(item, str) else None
+        if problem:
+            raise InvalidInput(f"{path}[{i}]" if isinstance(value, list) else path, problem)
+
+
+def _rule_id(ess: dict, context: dict, service: str) -> str | None:
+    """essentials.alertRuleId (or alertRuleID); for budgets, alertContext.AlertData.BudgetId."""
+    for key in ("alertRuleId", "alertRuleID"):
+        _arm_ids(opt_str(ess.get(key)), f"{E}.{key}")
+        if opt_str(ess.get(key)):
+            return opt_str(ess.get(key))
+    if service == "CostAlerts":
+        _arm_ids(ctx.budget_id(context), "$.data.alertContext.AlertData.BudgetId")
+        return ctx.budget_id(context)
+    return None
 
 
 def _monitor_condition(value: Any) -> str:
@@ -182,14 +215,14 @@ def _monitor_condition(value: Any) -> str:
 
 
 def _service(value: Any) -> str:
-    name = opt_str(value) if isinstance(value, str) else None
+    name = opt_str(value, MAX_LABEL) if isinstance(value, str) else None
     if name is None:
         return "Unknown"
     return _SERVICES.get(name.replace(" ", "").replace("-", "").replace("_", "").lower(), name)
 
 
 def _signal(value: Any) -> str | None:
-    name = opt_str(value) if isinstance(value, str) else None
+    name = opt_str(value, MAX_LABEL) if isinstance(value, str) else None
     if name is None:
         return None
     return _SIGNALS.get(name.replace(" ", "").replace("_", "").lower(), name)

@@ -50,9 +50,24 @@ class StoreUnavailable(DomainError):
     """The store (Table Storage) cannot be reached. Answered with 503 so Azure Monitor retries."""
 
 
+class StoreRejected(DomainError):
+    """The store refused a write as malformed or too large (a property over 64 KiB, an entity over
+    1 MiB, ...): retrying can never succeed, so it is answered 400, not 503."""
+
+
 class DependencyFailed(DomainError):
     """An outside service (PagerDuty, ARM, ...) failed after bounded retries. Recorded and retried later."""
 
 
 class PolicyError(DomainError):
     """runbook.toml or a setting is invalid. The message names the key and what is wrong."""
+
+
+class Unauthorized(DomainError):
+    """No credentials, or a bearer token that does not verify (signature, issuer, tenant, audience,
+    lifetime). `invalid_token` is False when none was sent (RFC 6750 §3.1: the challenge then carries
+    no error code). The message says what failed and never quotes the token."""
+
+    def __init__(self, message: str, *, invalid_token: bool = True):
+        super().__init__(message)
+        self.invalid_token = invalid_token

@@ -20,10 +20,14 @@ def parse_iso(value: str | None) -> datetime | None:
     return t.replace(tzinfo=timezone.utc) if t.tzinfo is None else t.astimezone(timezone.utc)
 
 
+MAX_INSTANT = 64  # characters: the longest ISO-8601 date-time worth reading, with room for spaces
+
+
 def instant(value: object, path: str) -> datetime:
-    """A caller's ISO-8601 date-time (Z or offset; naive means UTC) as UTC. Raises InvalidInput at `path`."""
+    """A caller's ISO-8601 date-time (Z or offset; naive means UTC) as UTC. Raises InvalidInput at `path`,
+    also for a blank string (which parse_iso reads as "no time")."""
     try:
-        if not isinstance(value, str):
+        if not isinstance(value, str) or not value.strip() or len(value) > MAX_INSTANT:
             raise ValueError(value)
         return parse_iso(value.strip())
     except (ValueError, OverflowError):

@@ -1,23 +1,37 @@
 """On-call: who holds each role now (rotation plus overrides), and the overrides themselves.
 
-    ovr|index   every override not yet ended, in one row (a point read for intake and the sweep)
+    ovr|index       compact entries of the overrides (listrow): id, role, person, start, end and
+                    created_at, all that resolving who is on call needs; a point read for intake
+                    and the sweep
+    ovr|OVR-<hex>   one row per override: the whole override (reason, who made it)
+
+At most listrow.MAX_ACTIVE overrides may be active at once; the layout and its bounds are listrow's.
 """
 from __future__ import annotations
 
+import re
 import uuid
 from typing import Any
 
-from shared.domain.errors import NotFound, PolicyError
+from shared.domain.errors import InvalidInput, NotFound, PolicyError
 from shared.domain.roster import Override, Roster, validate_override
 from shared.domain.timeutil import iso
 from shared.ports import Clock, Record, RecordStore
 from shared.services import listrow
 
-INDEX = "ovr|index"
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def _entry(override: dict[str, Any]) -> dict[str, Any]:
+    return {k: override.get(k) for k in ("id", "role", "person", "start", "end", "created_at")}
+
+
+LIST = listrow.ListRow("ovr", "overrides", _entry)
+INDEX = LIST.index
 
 
 def overrides_in(rec: Record | None) -> list[Override]:
-    return [Override.from_dict(d) for d in listrow.items(rec)]
+    return [Override.from_dict(d) for d in listrow.entries(rec)]
 
 
 def load_overrides(store: RecordStore) -> list[Override]:
@@ -34,24 +48,27 @@ def who_is_on_call(*, roster: Roster | None, store: RecordStore, clock: Clock) -
 
 
 def list_overrides(*, store: RecordStore, clock: Clock) -> list[dict[str, Any]]:
-    now = clock.now()
-    return [o.to_dict() for o in load_overrides(store) if o.end > now]
+    """The overrides not yet ended, whole (one range scan)."""
+    return LIST.read(store, clock.now())
 
 
 def add_override(body: Any, actor: str, *, store: RecordStore, clock: Clock) -> dict[str, Any]:
-    """Raises InvalidInput naming the field."""
+    """Raises InvalidInput naming the field; Conflict when listrow.MAX_ACTIVE overrides are active."""
     now = clock.now()
     if isinstance(body, dict):
         body = {k: v for k, v in body.items() if k != "actor"}  # the actor is recorded as created_by
     fields = validate_override(body, now)
+    if _CONTROL.search(fields["person"]):
+        raise InvalidInput("$.person", "must not contain control characters")
     override = Override.from_dict({**fields, "id": f"OVR-{uuid.uuid4().hex[:8]}", "created_by": actor,
                                    "created_at": iso(now)}).to_dict()
-    listrow.change(store, INDEX, now, lambda current: [*current, override])
+    LIST.add(store, now, override)
     return override
 
 
 def remove_override(override_id: str, *, store: RecordStore, clock: Clock) -> None:
     """Raises NotFound."""
-    if not any(o["id"] == override_id for o in list_overrides(store=store, clock=clock)):
-        raise NotFound(f"no override {override_id!r}")
-    listrow.change(store, INDEX, clock.now(), lambda current: [o for o in current if o["id"] != override_id])
+    try:
+        LIST.remove(store, clock.now(), override_id)
+    except NotFound:
+        raise NotFound(f"no override {override_id!r}") from None

@@ -1,6 +1,7 @@
 """Read use cases: one incident with its timeline, and the filtered, paged list."""
 from __future__ import annotations
 
+import re
 from typing import Any, Mapping
 
 from shared.domain.classification import SEVERITIES, norm_severity
@@ -12,6 +13,7 @@ from shared.services import escalation
 from shared.services.repository import IncidentRepository
 
 MAX_LIMIT = 200
+_CONTINUATION = re.compile(r"inc\|[0-9]{14}")
 
 
 def incident_view(inc: Incident, timeline: list[dict[str, Any]] | None = None) -> dict[str, Any]:
@@ -50,7 +52,10 @@ def get_incident(incident_id: str, *, store: RecordStore, params: Mapping[str, s
         raise InvalidInput("timeline_limit", f"must be between 1 and {TIMELINE_MAX}")
     repo = IncidentRepository(store)
     inc, _ = repo.load(incident_id)
-    events, cont = repo.timeline(incident_id, limit=limit, after=params.get("timeline_continuation") or None)
+    after = params.get("timeline_continuation") or None
+    if after is not None and not (after.isascii() and after.isdigit()):  # "²".isdigit(), but int("²") fails
+        raise InvalidInput("timeline_continuation", "is not a token from a previous page")
+    events, cont = repo.timeline(incident_id, limit=limit, after=after)
     view = incident_view(inc, events)
     view["timeline_continuation"] = cont
     return view
@@ -75,7 +80,7 @@ def list_incidents(params: Mapping[str, str], *, store: RecordStore) -> dict[str
     if not 1 <= limit <= MAX_LIMIT:
         raise InvalidInput("limit", f"must be between 1 and {MAX_LIMIT}")
     after = params.get("continuation") or None
-    if after is not None and not after.startswith("inc|"):
+    if after is not None and not _CONTINUATION.fullmatch(after):  # the last key of a page: inc|<14 digits>
         raise InvalidInput("continuation", "is not a continuation token from a previous page")
     items, cont = IncidentRepository(store).list(status=status, severity=severity, since=since,
                                                  limit=limit, after=after)

@@ -276,6 +276,6 @@ class IncidentRepository:
 def _offset(token: str | None) -> int:
     if token is None:
         return 0
-    if not token.isdigit() or len(token) > 9:
+    if not (token.isascii() and token.isdigit()) or len(token) > 9:
         raise InvalidInput("timeline_continuation", "is not a token from a previous page")
     return int(token)

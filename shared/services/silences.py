@@ -1,7 +1,12 @@
 """Silences and maintenance windows: a matching alert still opens an incident, but nobody is paged
 while the silence lasts (the escalation ladder starts when it ends).
 
-    sil|index   every silence not yet ended, in one row: intake reads it with its other point reads
+    sil|index       compact entries of the silences (listrow): id, start, end, the matched values
+                    hashed (fixed size, whatever was matched) and the reason's first words; intake
+                    reads it with its other point reads and matches alerts against it
+    sil|SIL-<hex>   one row per silence: the whole silence (match as written, full reason, who, when)
+
+At most listrow.MAX_ACTIVE silences may be active at once; the layout and its bounds are listrow's.
 """
 from __future__ import annotations
 
@@ -9,17 +14,31 @@ import uuid
 from datetime import datetime
 from typing import Any
 
+from shared.domain.alert_values import MAX_ID, arm_id_problem
 from shared.domain.alerts import Alert
 from shared.domain.errors import ConcurrencyConflict, InvalidInput, NotFound
 from shared.domain.policy import Runbook
 from shared.domain.timeutil import instant, iso
 from shared.ports import Clock, Record, RecordStore
 from shared.services import listrow
-from shared.services.repository import IncidentRepository
+from shared.services.repository import IncidentRepository, h
 from shared.services.schedule import schedule_for
 
-INDEX = "sil|index"
 MATCH_KEYS = ("target_resource_id", "alert_rule", "tenant")
+MAX_TENANT = 200     # characters of a tenant name (an incident keeps as many)
+MAX_REASON = 500     # characters kept of the reason
+EXCERPT = 80         # characters of the reason kept in the index (shown on the incident it holds)
+
+
+def _entry(silence: dict[str, Any]) -> dict[str, Any]:
+    words = " ".join("".join(c if c.isprintable() else " " for c in silence["reason"][:EXCERPT * 2]).split())
+    return {"id": silence["id"], "m": {k: h(v) for k, v in silence["match"].items()},
+            "start": silence["start"], "end": silence["end"],
+            "why": words if len(words) <= EXCERPT else words[:EXCERPT - 1] + "…"}
+
+
+LIST = listrow.ListRow("sil", "silences", _entry)
+INDEX = LIST.index
 
 
 def _when(body: dict[str, Any], key: str, default: datetime | None) -> datetime:
@@ -28,17 +47,32 @@ def _when(body: dict[str, Any], key: str, default: datetime | None) -> datetime:
     return instant(body.get(key), f"$.{key}")
 
 
-def create_silence(body: dict[str, Any], actor: str, *, store: RecordStore, clock: Clock) -> dict[str, Any]:
-    """Validate and store a silence. Raises InvalidInput naming the field."""
-    now = clock.now()
-    match = body.get("match")
+def _match(match: Any) -> dict[str, str]:
     if not isinstance(match, dict) or not match:
         raise InvalidInput("$.match", f"must be an object with at least one of {', '.join(MATCH_KEYS)}")
     for k, v in match.items():
         if k not in MATCH_KEYS:
-            raise InvalidInput(f"$.match.{k}", f"is not one of {', '.join(MATCH_KEYS)}")
+            named = k.isidentifier() and len(k) <= 64
+            raise InvalidInput(f"$.match.{k}" if named else "$.match",
+                               f"{'is' if named else 'has a key that is'} not one of {', '.join(MATCH_KEYS)}")
         if not isinstance(v, str) or not v.strip():
             raise InvalidInput(f"$.match.{k}", "must be a non-empty string")
+    rule, tenant, target = (match.get(k, "").strip() for k in ("alert_rule", "tenant", "target_resource_id"))
+    if len(rule) > MAX_ID:
+        raise InvalidInput("$.match.alert_rule", f"must be at most {MAX_ID} characters (an alert rule name)")
+    if len(tenant) > MAX_TENANT:
+        raise InvalidInput("$.match.tenant", f"must be at most {MAX_TENANT} characters")
+    problem = arm_id_problem(target) if target else None
+    if problem:
+        raise InvalidInput("$.match.target_resource_id", problem)
+    return {k: v.strip().lower() for k, v in match.items()}
+
+
+def create_silence(body: dict[str, Any], actor: str, *, store: RecordStore, clock: Clock) -> dict[str, Any]:
+    """Validate and store a silence. Raises InvalidInput naming the field; Conflict when
+    listrow.MAX_ACTIVE silences are active already."""
+    now = clock.now()
+    match = _match(body.get("match"))
     start, end = _when(body, "start", now), _when(body, "end", None)
     if end <= start:
         raise InvalidInput("$.end", "must be after start")
@@ -47,28 +81,28 @@ def create_silence(body: dict[str, Any], actor: str, *, store: RecordStore, cloc
     reason = body.get("reason")
     if not isinstance(reason, str) or not reason.strip():
         raise InvalidInput("$.reason", "is required: say why nobody should be paged")
-    silence = {"id": f"SIL-{uuid.uuid4().hex[:8]}", "match": {k: v.strip().lower() for k, v in match.items()},
-               "start": iso(start), "end": iso(end), "reason": reason.strip()[:500], "created_by": actor,
-               "created_at": iso(now)}
-    listrow.change(store, INDEX, now, lambda current: [*current, silence])
+    silence = {"id": f"SIL-{uuid.uuid4().hex[:8]}", "match": match, "start": iso(start), "end": iso(end),
+               "reason": reason.strip()[:MAX_REASON], "created_by": actor, "created_at": iso(now)}
+    LIST.add(store, now, silence)
     return silence
 
 
 def active(rec: Record | None) -> list[dict[str, Any]]:
-    """The silences held by the index row (as read by intake)."""
-    return listrow.items(rec)
+    """The index entries of the silences (as read by intake), for `matching`."""
+    return listrow.entries(rec)
 
 
 def list_silences(*, store: RecordStore, clock: Clock) -> list[dict[str, Any]]:
-    now = iso(clock.now())
-    return [s for s in active(store.get(keys=[INDEX]).get(INDEX)) if s["end"] > now]
+    """The silences not yet ended, whole (one range scan)."""
+    return LIST.read(store, clock.now())
 
 
 def delete_silence(silence_id: str, actor: str, *, store: RecordStore, clock: Clock, runbook: Runbook) -> dict:
     """End a silence now: the incidents it holds start their ladders at once. Raises NotFound."""
-    if not any(s["id"] == silence_id for s in list_silences(store=store, clock=clock)):
-        raise NotFound(f"no silence {silence_id!r}")
-    listrow.change(store, INDEX, clock.now(), lambda current: [s for s in current if s["id"] != silence_id])
+    try:
+        LIST.remove(store, clock.now(), silence_id)
+    except NotFound:
+        raise NotFound(f"no silence {silence_id!r}") from None
     repo = IncidentRepository(store)
     released = []
     for inc, etag in repo.held_by(silence_id):
@@ -86,18 +120,26 @@ def delete_silence(silence_id: str, actor: str, *, store: RecordStore, clock: Cl
     return {"deleted": silence_id, "released": released}
 
 
+def _hashed(entry: dict[str, Any]) -> dict[str, str]:
+    """What an entry matches, hashed (entries of the old layout carry the values themselves)."""
+    return entry["m"] if "m" in entry else {k: h(v) for k, v in entry["match"].items()}
+
+
 def matching(alert: Alert, tenants: tuple[str, ...], silences: list[dict[str, Any]], now: datetime) -> dict | None:
     """The active silence that covers this alert (the one lasting longest), or None."""
-    rule = (alert.alert_rule or "").lower()
-    names = {t.lower() for t in tenants}
+    rule = h(alert.alert_rule) if alert.alert_rule else None
+    targets = {h(t) for t in alert.target_ids}
+    names = {h(t) for t in tenants}
     hits = []
     for s in silences:
         if not (s["start"] <= iso(now) < s["end"]):
             continue
-        m = s["match"]
-        if ("target_resource_id" in m and m["target_resource_id"] not in alert.target_ids) or \
+        m = _hashed(s)
+        if ("target_resource_id" in m and m["target_resource_id"] not in targets) or \
            ("alert_rule" in m and m["alert_rule"] != rule) or ("tenant" in m and m["tenant"] not in names):
             continue
         hits.append(s)
     best = max(hits, key=lambda s: s["end"], default=None)
-    return None if best is None else {"id": best["id"], "until": best["end"], "reason": best["reason"]}
+    if best is None:
+        return None
+    return {"id": best["id"], "until": best["end"], "reason": best.get("why") or best.get("reason", "")}

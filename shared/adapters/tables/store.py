@@ -15,7 +15,7 @@ from azure.core.exceptions import (AzureError, HttpResponseError, ResourceExists
                                    ResourceModifiedError, ResourceNotFoundError)
 from azure.data.tables import TableClient, TableTransactionError, UpdateMode
 
-from shared.domain.errors import ConcurrencyConflict, PolicyError, StoreUnavailable
+from shared.domain.errors import ConcurrencyConflict, PolicyError, StoreRejected, StoreUnavailable
 from shared.ports import Filter, Op, Page, Record
 
 log = logging.getLogger(__name__)
@@ -28,7 +28,17 @@ _CLIENT_OPTIONS = dict(retry_total=2, retry_backoff_factor=0.2, retry_backoff_ma
                        connection_timeout=5, read_timeout=15)
 
 
-def _unavailable(e: Exception) -> StoreUnavailable:
+# Table service error codes for a write that can never succeed as it is (learn.microsoft.com:
+# "Table service error codes"): answered as StoreRejected, never retried as an outage.
+_PERMANENT_CODES = {"PropertyValueTooLarge", "EntityTooLarge", "KeyValueTooLarge", "TooManyProperties",
+                    "PropertyNameTooLong", "PropertyNameInvalid", "InvalidValueType", "InvalidInput",
+                    "OutOfRangeInput", "InvalidDuplicateRow", "RequestBodyTooLarge"}
+
+
+def _unavailable(e: Exception) -> StoreUnavailable | StoreRejected:
+    code = str(getattr(e, "error_code", "") or "")
+    if code in _PERMANENT_CODES:
+        return StoreRejected(f"Table Storage refused the write: {code}")
     return StoreUnavailable(f"Table Storage unavailable: {type(e).__name__}")
 
 
