@@ -3,7 +3,8 @@
 Pure functions of statuses already read from ARM. A Plan names a CloudResources method in
 `action` and its keyword arguments in `params` (all but timeout_s), so the caller runs
 `getattr(resources, plan.action)(**plan.params, timeout_s=...)`. A refusal is a Plan with no
-action and the reason; `manual_steps` are recommendations for humans, never executed.
+action and the reason; `manual_steps` are recommendations for humans, never executed. `premise`
+is what the plan assumed of the resource; remediation_premise.py checks it again before acting.
 """
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ _BAD_PROVISIONING = {"failed", "deprovisioning", "deprovisioned"}
 _BAD_RUNNING = {"failed", "degraded"}
 REDIS_BUSY_STATES = frozenset({"creating", "deleting", "updating", "scaling", "provisioning", "unprovisioning",
                "linking", "unlinking", "recoveringscalefailure", "configuringaad"})   # lower-cased
-_PG_BUSY = {"restarting", "starting", "stopping", "updating", "dropping", "provisioning"}
+PG_BUSY_STATES = frozenset({"restarting", "starting", "stopping", "updating", "dropping", "provisioning"})
 _PG_DOWN = {"stopped", "disabled"}
 
 
@@ -36,6 +37,7 @@ class Plan:
     params: Mapping[str, Any]
     reason: str
     manual_steps: tuple[str, ...] = ()
+    premise: Mapping[str, Any] = field(default_factory=dict)   # plain JSON values
 
     @property
     def refused(self) -> bool:
@@ -44,7 +46,7 @@ class Plan:
     def as_dict(self) -> dict[str, Any]:
         return {"playbook": self.playbook, "resource_id": self.resource_id, "action": self.action,
                 "params": dict(self.params), "reason": self.reason, "refused": self.refused,
-                "manual_steps": list(self.manual_steps)}
+                "manual_steps": list(self.manual_steps), "premise": dict(self.premise)}
 
 
 @dataclass(frozen=True)
@@ -64,7 +66,8 @@ def _minutes(d: timedelta) -> str:
     return f"{m} min" if m < 120 else f"{m // 60} h {m % 60} min"
 
 
-def _unhealthy(r: Revision) -> str | None:
+def unhealthy(r: Revision) -> str | None:
+    """Why a revision cannot serve (unhealthy, failed provisioning or running state), or None."""
     if (r.health_state or "").lower() == "unhealthy":
         return "unhealthy"
     if (r.provisioning_state or "").lower() in _BAD_PROVISIONING:
@@ -107,12 +110,15 @@ def plan_rollback(book: PlaybookPolicy, app: ContainerAppStatus, revisions: Sequ
         return refuse(name, rid, f"latest revision {latest.name} receives no traffic: it cannot be the cause")
     skipped, target = [], None
     for r in ordered[ordered.index(latest) + 1:]:
-        why = _unhealthy(r)
+        why = unhealthy(r)
         if why is None:
             target = r
             break
         skipped.append(f"{r.name} ({why})")
     skipped_words = f"; skipped {', '.join(skipped)}" if skipped else ""
+    premise = {"revisions_mode": app.revisions_mode, "latest": latest.name,
+               "revisions": sorted(r.name for r in ordered),
+               "serving": {r.name: r.traffic_weight for r in ordered if r.traffic_weight}}
     if target is None:
         return refuse(name, rid, f"no previous healthy revision to roll back to{skipped_words}")
     why = (f"latest revision {latest.name} was created {_minutes(age)} before the alert fired "
@@ -125,10 +131,10 @@ def plan_rollback(book: PlaybookPolicy, app: ContainerAppStatus, revisions: Sequ
             return refuse(name, rid, f"previous healthy revision {target.name} already receives 100% of traffic")
         return Plan(name, rid, "set_traffic", {"app_id": rid, "weights": {target.name: 100}},
                     f"{why}; multiple-revision mode: send 100% of traffic to the previous healthy "
-                    f"revision {target.name}{skipped_words}")
+                    f"revision {target.name}{skipped_words}", premise=premise)
     return Plan(name, rid, "activate_revision_template", {"app_id": rid, "revision_name": target.name},
                 f"{why}; single-revision mode: redeploy the template of the previous healthy revision "
-                f"{target.name} as a new revision{skipped_words}")
+                f"{target.name} as a new revision{skipped_words}", premise=premise)
 
 
 def plan_scale_out(book: PlaybookPolicy, app: ContainerAppStatus) -> Plan:
@@ -145,36 +151,42 @@ def plan_scale_out(book: PlaybookPolicy, app: ContainerAppStatus) -> Plan:
     new_min, new_max = max(cur_min, want_min), max(cur_max, want_max)
     return Plan(name, rid, "scale", {"app_id": rid, "min_replicas": new_min, "max_replicas": new_max},
                 f"scale out from min {app.min_replicas} / max {app.max_replicas} to min {new_min} / "
-                f"max {new_max} replicas (runbook: resource exhaustion)")
+                f"max {new_max} replicas (runbook: resource exhaustion)",
+                premise={"min_replicas": app.min_replicas, "max_replicas": app.max_replicas})
 
 
 def plan_redis_reboot(book: PlaybookPolicy, cache: RedisStatus) -> Plan:
-    """Reboot all nodes; the cache flush is only ever a manual step."""
+    """Reboot all nodes (of every shard of a clustered cache); the cache flush is only ever a manual step."""
     name, rid = book.name, cache.cache_id
     state = cache.provisioning_state or "unknown"
     if state.lower() in REDIS_BUSY_STATES:
         return refuse(name, rid, f"the cache is busy (provisioningState {state}); not rebooting it now",
                       (REDIS_FLUSH_STEP,))
+    shards = f" in each of its {cache.shard_count} shards" if cache.shard_count else ""
     return Plan(name, rid, "reboot_redis", {"cache_id": rid},
-                f"force-reboot all nodes (AllNodes) of the cache (provisioningState {state}); "
-                "the application falls back to the database meanwhile", (REDIS_FLUSH_STEP,))
+                f"force-reboot all nodes (AllNodes){shards} of the cache (provisioningState {state}, Resource "
+                f"Health {cache.availability_state or 'unknown'}); done when Resource Health says Available; "
+                "the application falls back to the database meanwhile", (REDIS_FLUSH_STEP,),
+                premise={"provisioning_state": cache.provisioning_state, "shard_count": cache.shard_count})
 
 
 def plan_postgres_failover(book: PlaybookPolicy, server: PostgresStatus) -> Plan:
     """Restart with forced failover when high availability is on and healthy, else plain restart."""
     name, rid = book.name, server.server_id
     state = server.state or "unknown"
-    if state.lower() in _PG_BUSY:
+    if state.lower() in PG_BUSY_STATES:
         return refuse(name, rid, f"the server is busy (state {state}); not restarting it now")
     if state.lower() in _PG_DOWN:
         return refuse(name, rid, f"the server is {state}: start it by hand, a restart cannot")
     ha_on = (server.ha_mode or "disabled").lower() != "disabled"
+    premise = {"state": server.state, "ha_state": server.ha_state, "zone": server.zone}
     if ha_on and (server.ha_state or "").lower() == "healthy":
         return Plan(name, rid, "restart_postgres", {"server_id": rid, "failover": True},
-                    f"restart with forced failover to the standby (HA {server.ha_mode}, {server.ha_state})")
+                    f"restart with forced failover to the standby (HA {server.ha_mode}, {server.ha_state})",
+                    premise=premise)
     why = f"HA {server.ha_mode}, {server.ha_state}" if ha_on else "high availability disabled"
     return Plan(name, rid, "restart_postgres", {"server_id": rid, "failover": False},
-                f"plain restart, no failover ({why})")
+                f"plain restart, no failover ({why})", premise=premise)
 
 
 def check_budget(policy: RemediationPolicy, plan: Plan, past: Sequence[PastAction], now: datetime) -> Plan:

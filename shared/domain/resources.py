@@ -36,12 +36,17 @@ class PostgresStatus:
     state: str | None                    # "Ready", "Stopped", ...
     ha_mode: str | None                  # "Disabled", "ZoneRedundant", "SameZone"
     ha_state: str | None                 # "Healthy", "NotEnabled", ...
+    zone: str | None = None              # availabilityZone of the primary: a failover swaps it
 
 
 @dataclass(frozen=True)
 class RedisStatus:
     cache_id: str
-    provisioning_state: str | None       # "Succeeded", "Failed", ...
+    provisioning_state: str | None       # "Succeeded", "Failed", ...: no evidence a reboot finished
+    availability_state: str | None = None    # Resource Health: "Available", "Unavailable", "Degraded", "Unknown"
+    availability_reported_at: datetime | None = None   # when Resource Health last checked (reportedTime)
+    availability_note: str | None = None     # its summary, or why it could not be read
+    shard_count: int = 0                 # > 0: a clustered (Premium) cache, rebooted shard by shard
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,8 @@
 """Runbook step 2 as code: read-only diagnostics when a SEV-1 or SEV-2 opens.
 
 The API container app's running status and latest three revisions, the PostgreSQL server's state
-and high availability, the Redis cache's provisioning state. A failed read is noted, never raised:
-diagnostics never block anything.
+and high availability, the Redis cache's provisioning state and Resource Health. A failed read is
+noted, never raised: diagnostics never block anything.
 """
 from __future__ import annotations
 
@@ -52,8 +52,11 @@ def gather(resources: CloudResources, core: Mapping[str, str]) -> tuple[dict[str
     if "redis" in core:
         cache = _read("Redis", lambda: resources.redis(cache_id=core["redis"]), lines)
         if cache:
-            out["redis"] = {"provisioning_state": cache.provisioning_state}
-            lines.append(f"Redis: provisioning state {cache.provisioning_state}")
+            out["redis"] = {"provisioning_state": cache.provisioning_state,
+                            "availability_state": cache.availability_state, "shard_count": cache.shard_count}
+            lines.append(f"Redis: provisioning state {cache.provisioning_state}, Resource Health "
+                         f"{cache.availability_state or 'unknown'}"
+                         + (f", {cache.shard_count} shards" if cache.shard_count else ""))
     return out, lines
 
 

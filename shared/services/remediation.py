@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any, Callable, Mapping
 
 from shared.domain.alerts import Alert
-from shared.domain.errors import Conflict, DependencyFailed, InvalidInput, NotFound
+from shared.domain.errors import Conflict, DependencyFailed, Forbidden, InvalidInput, NotFound
 from shared.domain.incident import AUTOMATION, Incident
 from shared.domain.policy import Runbook
 from shared.domain.remediation import SECURITY_REASON, AlertFacts, select_playbook
@@ -107,8 +107,10 @@ def past_actions(ledger: Mapping[str, Any] | None) -> list[PastAction]:
 
 def make_plan(entry: Mapping[str, Any], runbook: Runbook, resources: CloudResources) -> Plan:
     """Read-only checks, then the playbook's plan. Raises DependencyFailed when ARM cannot be read."""
-    book = runbook.remediation.playbooks[entry["playbook"]]
     rid = entry["resource_id"]
+    book = runbook.remediation.playbooks.get(entry["playbook"])
+    if book is None:   # removed from the runbook file after it was selected
+        return refuse(entry["playbook"], rid, f"playbook {entry['playbook']} is no longer in the runbook")
     if entry["playbook"] == "rollback":
         return plan_rollback(book, resources.container_app(app_id=rid), resources.revisions(app_id=rid),
                              parse_iso(entry["alert_fired_at"]))
@@ -162,7 +164,8 @@ def expire(inc: Incident, rid: str, now: datetime) -> list[Op] | None:
 
 
 def decide(inc: Incident, rid: str, body: Mapping[str, Any], actor: str, now: datetime) -> list[Op]:
-    """Approve or reject a waiting remediation. Raises InvalidInput, NotFound, Conflict."""
+    """Approve or reject a waiting remediation. Raises InvalidInput, NotFound, Conflict, Forbidden (approving
+    one's own request)."""
     decision = body.get("decision", "approve")
     if decision not in ("approve", "reject"):
         raise InvalidInput("$.decision", "must be approve or reject")
@@ -176,8 +179,15 @@ def decide(inc: Incident, rid: str, body: Mapping[str, Any], actor: str, now: da
     reason = body.get("reason", "")
     if not isinstance(reason, str) or len(reason) > 2000:
         raise InvalidInput("$.reason", "must be a string of at most 2000 characters")
-    entry["approval"] = {**entry["approval"], "by": actor, "at": iso(now), "decision": decision, "reason": reason}
+    # Four eyes: a verified principal (shared.ports.Actor.oid; "" when the name came from a body) may not
+    # approve what it requested. Today automation requests every remediation (no requested_by_oid), so
+    # this holds the line for a human request to come; the approver's oid is recorded either way.
+    oid = getattr(actor, "oid", "")
+    if decision == "approve" and oid and oid == entry.get("requested_by_oid"):
+        raise Forbidden(f"remediation {rid} was requested by this principal (oid {oid}); someone else must approve it")
+    entry["approval"] = {**entry["approval"], "by": actor, "by_oid": oid, "at": iso(now), "decision": decision,
+                         "reason": reason}
     entry["status"] = "approved" if decision == "approve" else "rejected"
     inc.record(now, "remediation", actor, f"Remediation {rid} ({entry['playbook']}) {entry['status']} by {actor}"
                + (f": {reason}" if reason else ""), remediation_id=rid)
-    return [audit(now, inc, entry, "approval", actor, entry["status"], reason=reason)]
+    return [audit(now, inc, entry, "approval", actor, entry["status"], reason=reason, approver_oid=oid)]

@@ -1,5 +1,10 @@
 """Execution and verification of an approved remediation, behind the guardrails.
 
+Just before acting, the resource is read again and the plan's premise checked
+(domain/remediation_premise.py): when a fix was deployed, a failover happened or a reboot is under
+way since the plan was made, the remediation stands down (`stood-down`, with why, on the timeline
+and in the audit) instead of acting on a past it no longer matches.
+
 Execution is claimed before ARM is called, in one batch with the incident's ETag: the entry turns
 `executing`, the app-wide ledger (cooldown per playbook and resource, cap per hour) gains the
 action under its ETag, and the resource's lock row is inserted (one action in flight per
@@ -14,10 +19,11 @@ import logging
 from datetime import datetime, timedelta
 from typing import Any, Mapping
 
-from shared.domain.errors import ConcurrencyConflict, DependencyFailed, NotFound
+from shared.domain.errors import ConcurrencyConflict, DependencyFailed
 from shared.domain.incident import AUTOMATION, Incident
 from shared.domain.policy import Runbook
 from shared.domain.remediation_plans import Plan, check_budget, refuse
+from shared.domain.remediation_premise import premise_changed, redis_recovered
 from shared.domain.resources import ArmResult
 from shared.domain.timeutil import iso, parse_iso
 from shared.ports import CloudResources, Op, Record
@@ -37,7 +43,42 @@ def lock_key(resource_id: str) -> str:
 
 def _plan_of(entry: Mapping[str, Any]) -> Plan:
     p = entry["plan"]
-    return Plan(p["playbook"], p["resource_id"], p["action"], p["params"], p["reason"], tuple(p["manual_steps"]))
+    return Plan(p["playbook"], p["resource_id"], p["action"], p["params"], p["reason"], tuple(p["manual_steps"]),
+                p.get("premise") or {})
+
+
+def _in_settings(entry: Mapping[str, Any], p: Plan, remedy: Remedy) -> bool:
+    named = [v.lower() for k, v in p.params.items() if k.endswith("_id")]
+    return entry["resource_id"] in remedy.core.values() and all(n == entry["resource_id"] for n in named)
+
+
+def recheck(entry: Mapping[str, Any], resources: CloudResources) -> str | None:
+    """Read the resource again and check the plan's premise: None to act, else why to stand down."""
+    p, rid = _plan_of(entry), entry["resource_id"]
+    try:
+        if p.action in ("set_traffic", "activate_revision_template"):
+            app, revisions = resources.container_app(app_id=rid), resources.revisions(app_id=rid)
+            return premise_changed(p, app=app, revisions=revisions)
+        if p.action == "scale":
+            return premise_changed(p, app=resources.container_app(app_id=rid))
+        if p.action == "restart_postgres":
+            return premise_changed(p, server=resources.postgres(server_id=rid))
+        if p.action == "reboot_redis":
+            return premise_changed(p, cache=resources.redis(cache_id=rid))
+    except DependencyFailed as e:
+        return f"could not read the resource again before acting: {e}"
+    return None
+
+
+def _premise(repo: IncidentRepository, incident_id: str, rid: str, remedy: Remedy) -> str | None:
+    """The re-read, outside the claim's retry loop: ARM is read once per attempt to execute."""
+    inc, _ = repo.load(incident_id)
+    entry = find(inc, rid)
+    if entry["status"] != "approved" or not inc.is_open or not entry.get("plan") or entry["plan"]["refused"] \
+            or not _in_settings(entry, _plan_of(entry), remedy):
+        return None   # the claim decides (and refuses what is not named in settings, unread)
+    resources = remedy.resources()
+    return recheck(entry, resources) if resources is not None else None
 
 
 def _ledger_op(ledger: Record | None, entry: Mapping[str, Any], now: datetime, keep: timedelta) -> Op:
@@ -49,8 +90,9 @@ def _ledger_op(ledger: Record | None, entry: Mapping[str, Any], now: datetime, k
 
 
 def _claim(repo: IncidentRepository, incident_id: str, rid: str, runbook: Runbook, remedy: Remedy,
-           now: datetime) -> Plan | None:
-    """Claim the approved remediation. Returns the plan to run, or None when there is nothing to run."""
+           now: datetime, changed: str | None = None) -> Plan | None:
+    """Claim the approved remediation. Returns the plan to run, or None when there is nothing to run.
+    `changed`: why the plan's premise no longer holds (the remediation stands down), or None."""
     inc, etag = repo.load(incident_id)
     entry = find(inc, rid)
     if entry["status"] != "approved" or not inc.is_open:
@@ -59,14 +101,21 @@ def _claim(repo: IncidentRepository, incident_id: str, rid: str, runbook: Runboo
     rows = repo.store.get(keys=[LEDGER, lkey])
     ledger, lock = rows.get(LEDGER), rows.get(lkey)
     p = _plan_of(entry)
-    named = [v.lower() for k, v in p.params.items() if k.endswith("_id")]
-    if entry["resource_id"] not in remedy.core.values() or any(n != entry["resource_id"] for n in named):
+    if not _in_settings(entry, p, remedy):
         p = refuse(entry["playbook"], entry["resource_id"], "the resource is not one named in settings")
     else:
         p = check_budget(runbook.remediation, p, past_actions(ledger.data if ledger else None), now)
     if not p.refused and lock and parse_iso(lock.data["until"]) > now:
+        # before the premise: another action in flight changes the resource, and is the reason
         p = refuse(entry["playbook"], entry["resource_id"],
                    f"remediation {lock.data['remediation_id']} is already in flight on this resource")
+    if not p.refused and changed:
+        entry["status"], entry["execution"] = "stood-down", {"stood_down_at": iso(now), "reason": changed}
+        inc.record(now, "remediation", AUTOMATION, f"Remediation {rid} ({entry['playbook']}) stood down before "
+                   f"acting: {changed}", remediation_id=rid)
+        ops = [audit(now, inc, entry, "execution", AUTOMATION, "stood-down", reason=changed, plan=entry["plan"])]
+        repo.store.commit(ops=repo.save_ops(inc, etag, schedule_for(inc, runbook)) + ops)
+        return None
     ops: list[Op] = []
     if p.refused:
         entry["status"] = "refused"
@@ -87,10 +136,13 @@ def _claim(repo: IncidentRepository, incident_id: str, rid: str, runbook: Runboo
 
 def execute(*, repo: IncidentRepository, incident_id: str, rid: str, runbook: Runbook, remedy: Remedy,
             clock) -> bool:
-    """Claim, act on ARM, record. Returns True when this call ran the action."""
+    """Re-read the resource, claim, act on ARM, record. Returns True when this call ran the action.
+
+    Stands the remediation down, without acting, when its premise changed since it was planned."""
+    changed = _premise(repo, incident_id, rid, remedy)
     for _ in range(MAX_ATTEMPTS):
         try:
-            p = _claim(repo, incident_id, rid, runbook, remedy, clock.now())
+            p = _claim(repo, incident_id, rid, runbook, remedy, clock.now(), changed)
             break
         except ConcurrencyConflict:
             continue
@@ -169,8 +221,10 @@ def healthy(entry: Mapping[str, Any], resources: CloudResources) -> tuple[bool, 
     if p["action"] == "restart_postgres":
         pg = resources.postgres(server_id=rid)
         return (pg.state or "").lower() == "ready", f"state {pg.state}, HA {pg.ha_state}"
-    cache = resources.redis(cache_id=rid)
-    return (cache.provisioning_state or "").lower() == "succeeded", f"provisioning state {cache.provisioning_state}"
+    # ARM's own time of the reboot when known (its Date header): Resource Health reports on that clock
+    since = parse_iso((entry["execution"].get("detail") or {}).get("accepted_at")) \
+        or parse_iso(entry["execution"]["started_at"])
+    return redis_recovered(resources.redis(cache_id=rid), since)
 
 
 def verify(inc: Incident, rid: str, now: datetime, remedy: Remedy, repo: IncidentRepository) -> list[Op] | None:

@@ -86,9 +86,10 @@ def test_postgres_and_redis_reads(fake):
     arm = arm_for(fake)
     pg, cache = arm.postgres(server_id=fake.server_id), arm.redis(cache_id=fake.cache_id)
     assert (pg.state, pg.ha_mode, pg.ha_state, pg.server_id) == ("Ready", "ZoneRedundant", "Healthy", fake.server_id)
-    assert (cache.provisioning_state, cache.cache_id) == ("Succeeded", fake.cache_id)
+    assert (pg.zone, cache.provisioning_state, cache.cache_id) == ("1", "Succeeded", fake.cache_id)
     assert [(r.method, r.path, r.api_version) for r in fake.requests] == [
-        ("GET", fake.server_id, PG), ("GET", fake.cache_id, REDIS)]
+        ("GET", fake.server_id, PG), ("GET", fake.cache_id, REDIS),
+        ("GET", fake.cache_id + "/providers/Microsoft.ResourceHealth/availabilityStatuses/current", "2022-10-01")]
 
 
 def test_ids_parse_case_insensitively(fake):
@@ -136,8 +137,9 @@ def test_set_traffic_patches_only_the_traffic_and_returns_the_write_request_id(f
     assert (result.status, result.request_id, result.operation) == ("Succeeded", patch.request_id,
                                                                      "containerapps.set_traffic")
     assert fake.weights() == {V1: 100, V2: 0}
-    polls = [r.path for r in fake.requests if r.method == "GET"]
-    assert "/operationStatuses/" in polls[0] and polls[-1] == fake.app_id     # LRO poll, then final GET
+    gets = [r.path for r in fake.requests if r.method == "GET"]
+    # the app read for its labels, the LRO poll, then the SDK's final GET
+    assert gets[0] == fake.app_id and "/operationStatuses/" in gets[1] and gets[-1] == fake.app_id
 
 
 def test_set_traffic_latest_key_is_the_latest_revision_rule(fake):
@@ -169,6 +171,60 @@ def test_single_mode_rollback_redeploys_the_old_template_as_a_new_revision(fake)
     assert fake.latest_revision() == new and fake.weights()[new] == 100
     assert [n for n, r in fake.revisions.items() if r["active"]] == [new]
     assert fake.revisions[new]["provisioning"] == "Provisioned"
+
+
+SECRET_ENV = [{"name": "DB_PASSWORD", "secretRef": "db-password"}, {"name": "MODE", "value": "prod"}]
+
+
+def test_fake_answers_revision_secret_refs_prefixed_and_refuses_unknown_ones(fake):
+    """What Azure does (see tests/fakes/arm_containerapps.py): the fake must behave so first."""
+    fake.set_app(mode="Single", secrets=["db-password"])
+    fake.add_revision(V1, T0 - timedelta(days=2), env=SECRET_ENV)
+    client = arm_for(fake)._client("apps")
+    rev = client.container_apps_revisions.get_revision(fake.app_id.split("/")[4], "ca-procgenie-api", V1,
+                                                       enforce_https=False)
+    assert rev.properties.template.containers[0].env[0].secret_ref == "ca-procgenie-api-db-password"
+    app = client.container_apps.get(fake.app_id.split("/")[4], "ca-procgenie-api", enforce_https=False)
+    assert [s.name for s in app.properties.configuration.secrets] == ["db-password"]
+    assert app.properties.configuration.secrets[0].value is None          # names only, never values
+    aliased = [{"name": "DB_PASSWORD", "secretRef": "ca-procgenie-api-db-password"}]
+    code, body = fake.handle("PATCH", fake.app_id, {"properties": {"template": {"containers": [
+        {"name": "api", "image": "x", "env": aliased}]}}})
+    assert (code, body["error"]["code"]) == (400, "ContainerAppSecretRefNotFound")
+    assert "SecretRef 'ca-procgenie-api-db-password' defined for container 'api' not found." == body["error"]["message"]
+
+
+def test_single_mode_rollback_reuses_secret_refs_without_the_app_name_prefix(fake):
+    fake.set_app(mode="Single", secrets=["db-password"])
+    fake.add_revision(V1, T0 - timedelta(days=2), env=SECRET_ENV)
+    fake.add_revision(V2, T0 - timedelta(minutes=20), env=SECRET_ENV)
+    result = arm_for(fake).activate_revision_template(app_id=fake.app_id, revision_name=V1, timeout_s=5)
+    patch = only(fake, "PATCH")
+    assert patch.body["properties"]["template"]["containers"][0]["env"] == SECRET_ENV
+    assert result.status == "Succeeded"
+    new = f"ca-procgenie-api--{result.detail['revision_suffix']}"
+    assert fake.revisions[new]["template"]["containers"][0]["env"] == SECRET_ENV
+    assert result.detail["secret_refs"] == ["db-password"]
+
+
+def test_rollback_refuses_a_template_naming_a_secret_the_app_no_longer_has(fake):
+    fake.set_app(mode="Single", secrets=["db-password"])
+    fake.add_revision(V1, T0 - timedelta(days=2), env=[{"name": "OLD_KEY", "secretRef": "old-api-key"}])
+    fake.add_revision(V2, T0 - timedelta(minutes=20), env=SECRET_ENV)
+    with pytest.raises(DependencyFailed, match="old-api-key"):
+        arm_for(fake).activate_revision_template(app_id=fake.app_id, revision_name=V1, timeout_s=5)
+    assert fake.writes() == []
+
+
+def test_set_traffic_keeps_the_labels_of_every_traffic_entry(fake):
+    fake.set_app(mode="Multiple")
+    fake.add_revision(V1, T0 - timedelta(days=2), label="stable")
+    fake.add_revision(V2, T0 - timedelta(minutes=20), traffic=100, label="canary")
+    arm_for(fake).set_traffic(app_id=fake.app_id, weights={V1: 100}, timeout_s=5)
+    assert sorted(only(fake, "PATCH").body["properties"]["configuration"]["ingress"]["traffic"],
+                  key=lambda t: t["revisionName"]) == [
+        {"revisionName": V1, "weight": 100, "label": "stable"}, {"revisionName": V2, "weight": 0, "label": "canary"}]
+    assert fake.labels() == {"stable": V1, "canary": V2} and fake.weights() == {V1: 100, V2: 0}
 
 
 def test_scale_patches_template_scale(fake):
@@ -211,14 +267,46 @@ def test_arm_refusal_is_dependency_failed_with_code_and_not_retried(fake):
     assert [r.status for r in fake.writes()] == [400, 409]
 
 
-def test_redis_reboot_all_nodes_and_waits_for_the_cache():
+RH = "2022-10-01"
+
+
+def test_redis_reboot_all_nodes_then_waits_for_resource_health_available():
+    """forceReboot's 200 only enqueues the reboot; provisioningState stays Succeeded throughout."""
     with FakeArm(lro_polls=3) as fake:
         result = arm_for(fake).reboot_redis(cache_id=fake.cache_id, timeout_s=5)
         post = only(fake, "POST")
         assert (post.path, post.api_version, post.body) == (fake.cache_id + "/forceReboot", REDIS,
                                                             {"rebootType": "AllNodes"})
         assert (result.status, result.request_id, fake.redis["reboots"]) == ("Succeeded", post.request_id, 1)
-        assert [r.method for r in fake.requests] == ["POST", "GET", "GET", "GET"]   # Updating, Updating, Succeeded
+        health = fake.cache_id + "/providers/Microsoft.ResourceHealth/availabilityStatuses/current"
+        assert [(r.method, r.path, r.api_version) for r in fake.requests] == [
+            ("GET", fake.cache_id, REDIS), ("POST", fake.cache_id + "/forceReboot", REDIS)] + [
+            ("GET", health, RH)] * 4                                   # Unavailable x3, then Available
+        assert result.detail["availability_state"] == "Available" and fake.redis["state"] == "Succeeded"
+        assert result.detail["accepted_at"].endswith("Z")          # ARM's Date on the reboot, for the health check
+
+
+def test_redis_reboot_that_does_not_come_back_times_out():
+    with FakeArm(lro_polls=None) as fake:
+        result = arm_for(fake, poll_interval_s=0.01).reboot_redis(cache_id=fake.cache_id, timeout_s=0.3)
+        assert result.status == "TimedOut" and result.detail["availability_state"] == "Unavailable"
+        assert fake.redis["state"] == "Succeeded"                # provisioningState said nothing all along
+
+
+def test_clustered_redis_reboots_every_shard(fake):
+    fake.set_redis(sku="Premium", shard_count=3)
+    result = arm_for(fake).reboot_redis(cache_id=fake.cache_id, timeout_s=5)
+    assert [w.body for w in fake.writes()] == [{"rebootType": "AllNodes", "shardId": i} for i in range(3)]
+    assert fake.redis["rebooted_shards"] == [0, 1, 2] and result.detail["shards"] == [0, 1, 2]
+    assert result.status == "Succeeded" and result.request_id == fake.writes()[-1].request_id
+
+
+def test_redis_read_carries_its_resource_health(fake):
+    fake.set_redis(sku="Premium", shard_count=2, availability="Degraded")
+    cache = arm_for(fake).redis(cache_id=fake.cache_id)
+    assert (cache.provisioning_state, cache.availability_state, cache.shard_count) == ("Succeeded", "Degraded", 2)
+    assert cache.availability_reported_at is not None
+    assert [r.api_version for r in fake.requests] == [REDIS, RH]
 
 
 # ---- retries, refusals, timeouts --------------------------------------------------------------

@@ -22,8 +22,8 @@ FIRED = "2026-11-27T03:00:00Z"
 
 
 @pytest.fixture
-def arm():
-    with FakeArm() as fake:
+def arm(clock):
+    with FakeArm(now=clock.now) as fake:     # the fake's times (new revisions, health reports) on the test clock
         yield fake
 
 
@@ -72,13 +72,18 @@ def api_5xx(env, alert_id="a1"):
     return env.alert(alert_id, target=env.arm.app_id, rule="api-5xx-rate", metric="Requests", severity="Sev1")
 
 
+SECRET_ENV = [{"name": "DB_PASSWORD", "secretRef": "db-password"}]
+
+
 def deployed_20_minutes_ago(arm: FakeArm, mode: str):
+    """v1 three days old, v2 twenty minutes before the alert; both read a secret from the app."""
     from datetime import datetime, timezone
     t0 = datetime(2026, 11, 27, 3, tzinfo=timezone.utc)
-    arm.set_app(mode=mode)
+    arm.set_app(mode=mode, secrets=["db-password"])
     arm.add_revision("ca-procgenie-api--v1", t0 - timedelta(days=3), active=mode == "Multiple",
-                     traffic=0 if mode == "Multiple" else 0)
-    arm.add_revision("ca-procgenie-api--v2", t0 - timedelta(minutes=20), traffic=100 if mode == "Multiple" else 0)
+                     traffic=0 if mode == "Multiple" else 0, env=SECRET_ENV)
+    arm.add_revision("ca-procgenie-api--v2", t0 - timedelta(minutes=20), traffic=100 if mode == "Multiple" else 0,
+                     env=SECRET_ENV)
 
 
 def test_rollback_in_multiple_revision_mode_shifts_traffic_and_verifies(env, arm):
@@ -116,6 +121,7 @@ def test_rollback_in_single_revision_mode_redeploys_the_previous_template(env, a
     [write] = arm.writes()
     template = write.body["properties"]["template"]
     assert template["containers"][0]["image"] == "acr.io/api:ca-procgenie-api--v1"
+    assert template["containers"][0]["env"] == SECRET_ENV       # the app's secret, not the revision's alias
     assert template["revisionSuffix"].startswith("rollback-")
     assert "single-revision mode" in env.rem(inc)["plan"]["reason"]
     env.tick(30)
@@ -397,3 +403,63 @@ def test_the_first_chat_message_carries_the_initial_assessment_and_the_diagnosti
     [text] = chats()
     assert text.startswith(f"INCIDENT: ") and "SEVERITY: SEV-1" in text and "STATUS: Investigating" in text
     assert "Diagnostics:" in text and "API container app: Running" in text and "PostgreSQL: Ready" in text
+
+
+def test_a_fix_deployed_while_the_rollback_waited_for_approval_keeps_its_traffic(memory_store, clock, arm):
+    """Planned against v2; v3 (the fix) then took 100% of traffic; the approval must not undo it."""
+    from datetime import datetime, timezone
+    env = Env(memory_store, clock, arm, mode="approval")
+    deployed_20_minutes_ago(arm, "Multiple")
+    inc = api_5xx(env)["incident_id"]
+    env.tick()
+    rem = env.rem(inc)
+    assert rem["status"] == "awaiting-approval" and rem["plan"]["params"]["weights"] == {"ca-procgenie-api--v1": 100}
+    clock.advance(minutes=8)
+    arm.add_revision("ca-procgenie-api--v3", datetime(2026, 11, 27, 3, 6, tzinfo=timezone.utc), env=SECRET_ENV)
+    arm.set_app(mode="Multiple", secrets=["db-password"], traffic=[{"revisionName": "ca-procgenie-api--v3",
+                                                                    "weight": 100}])
+    commands.decide_remediation(inc, rem["id"], {"reason": "roll it back"}, "alice", store=memory_store, clock=clock,
+                                runbook=RUNBOOK)
+    env.tick()
+    assert arm.writes() == []
+    assert {k: v for k, v in arm.weights().items() if v} == {"ca-procgenie-api--v3": 100}
+    rem = env.rem(inc)
+    assert rem["status"] == "stood-down"
+    assert "ca-procgenie-api--v3 (healthy, 100% of traffic) was deployed after the plan" in rem["execution"]["reason"]
+    [audit] = [a for a in env.audit() if a["event"] == "execution"]
+    assert audit["outcome"] == "stood-down" and "may be the fix" in json.loads(audit["detail"])["reason"]
+    assert any("stood down" in e["text"] and "ca-procgenie-api--v3" in e["text"] for e in env.show(inc)["timeline"])
+    env.tick(60)
+    assert arm.writes() == [] and env.rem(inc)["status"] == "stood-down"
+
+
+def test_a_redis_reboot_counts_only_when_resource_health_says_available(env, arm, monkeypatch):
+    """forceReboot answered 200 and provisioningState says Succeeded, but the cache never came back."""
+    from shared.services import remediation_run
+    monkeypatch.setattr(remediation_run, "ACTION_TIMEOUT_S", 0.3)
+    arm.lro_polls = None                                        # Resource Health: Unavailable from the reboot on
+    inc = env.alert("r1", target=arm.cache_id, rule="redis-errors", metric="errors", severity="Sev1")["incident_id"]
+    env.tick()
+    env.tick(10)
+    rem = env.rem(inc)
+    assert rem["status"] == "verifying" and rem["execution"]["status"] == "TimedOut"
+    assert arm.redis["state"] == "Succeeded" and arm.redis["reboots"] == 1
+    for _ in range(21):
+        env.tick(30)
+    rem = env.rem(inc)
+    assert rem["status"] == "failed"
+    timeline = env.show(inc)["timeline"]
+    assert any("failed: not healthy after" in e["text"] and "Resource Health Unavailable" in e["text"]
+               for e in timeline)
+    assert any("Escalating at once" in e["text"] for e in timeline)
+
+
+def test_a_redis_reboot_is_verified_once_the_cache_is_available_again(env, arm):
+    arm.lro_polls = 3
+    inc = env.alert("r1", target=arm.cache_id, rule="redis-errors", metric="errors", severity="Sev1")["incident_id"]
+    env.tick()
+    env.tick(10)
+    env.tick(30)
+    rem = env.rem(inc)
+    assert rem["status"] == "succeeded"
+    assert "Resource Health Available" in [a for a in env.audit() if a["event"] == "verification"][0]["detail"]

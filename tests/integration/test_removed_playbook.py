@@ -15,8 +15,8 @@ from tests.integration.test_remediation import Env, deployed_20_minutes_ago
 
 
 @pytest.fixture
-def arm():
-    with FakeArm() as fake:
+def arm(clock):
+    with FakeArm(now=clock.now) as fake:
         yield fake
 
 

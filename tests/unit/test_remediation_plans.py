@@ -10,8 +10,9 @@ import pytest
 from shared.domain.alerts import Alert
 from shared.domain.errors import PolicyError
 from shared.domain.remediation import SECURITY_REASON, AlertFacts, RemediationPolicy, select_playbook
-from shared.domain.remediation_plans import (REDIS_FLUSH_STEP, PastAction, check_budget, plan_postgres_failover,
-                                             plan_redis_reboot, plan_rollback, plan_scale_out)
+from shared.domain.remediation_plans import (REDIS_FLUSH_STEP, PastAction, Plan, check_budget,
+                                             plan_postgres_failover, plan_redis_reboot, plan_rollback, plan_scale_out)
+from shared.domain.remediation_premise import premise_changed
 from shared.domain.resources import ContainerAppStatus, PostgresStatus, RedisStatus, Revision
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "remediation-policy.toml"
@@ -271,3 +272,105 @@ def test_cooldown_and_hourly_cap(policy):
     assert capped.refused and "6 remediations in the last hour (max 6)" in capped.reason
     refusal = plan_redis_reboot(policy.playbooks["redis-reboot"], RedisStatus(REDIS, "Creating"))
     assert check_budget(policy, refusal, busy, FIRED) is refusal
+
+
+# ---- premise: act on what is true now ----------------------------------------------------------
+
+def _v2_planned(policy):
+    """The alert's story: v2 deployed 20 min before the alert with all traffic; v1 the healthy one."""
+    revs = [rev("v2", 20, traffic=100), rev("v1", 300)]
+    return plan_rollback(policy.playbooks["rollback"], app(latest="ca-procgenie-api--v2"), revs, FIRED), revs
+
+
+def test_rollback_premise_holds_when_nothing_changed(policy):
+    plan, revs = _v2_planned(policy)
+    assert plan.premise == {"revisions_mode": "Multiple", "latest": "ca-procgenie-api--v2",
+                            "revisions": ["ca-procgenie-api--v1", "ca-procgenie-api--v2"],
+                            "serving": {"ca-procgenie-api--v2": 100}}
+    assert premise_changed(plan, app=app(latest="ca-procgenie-api--v2"), revisions=revs) is None
+
+
+def test_a_fix_deployed_after_the_plan_stands_the_rollback_down(policy):
+    plan, _ = _v2_planned(policy)
+    now = [rev("v3", -10, traffic=100), rev("v2", 20), rev("v1", 300)]
+    why = premise_changed(plan, app=app(latest="ca-procgenie-api--v3"), revisions=now)
+    assert why == ("revision ca-procgenie-api--v3 (healthy, 100% of traffic) was deployed after the plan was made "
+                   "against ca-procgenie-api--v2: it may be the fix; not rolling back over it")
+
+
+@pytest.mark.parametrize("now, app_kw, words", [
+    ([rev("v2", 20, traffic=100), rev("v1", 300, health="Unhealthy")], {},
+     "target ca-procgenie-api--v1 is now unhealthy"),
+    ([rev("v2", 20, traffic=100), rev("v1", 300, active=False)], {}, "ca-procgenie-api--v1 is now inactive"),
+    ([rev("v2", 20, traffic=100)], {}, "ca-procgenie-api--v1 no longer exists"),
+    ([rev("v2", 20), rev("v1", 300, traffic=100)], {}, "already receives 100% of traffic"),
+    ([rev("v2", 20, traffic=0), rev("v1", 300, traffic=0)], {}, "ca-procgenie-api--v2 no longer receives traffic"),
+    ([rev("v2", 20, traffic=100), rev("v1", 300)], {"mode": "Single"}, "revisions mode is now Single"),
+])
+def test_rollback_premise_changes(policy, now, app_kw, words):
+    plan, _ = _v2_planned(policy)
+    assert words in premise_changed(plan, app=app(latest="ca-procgenie-api--v2", **app_kw), revisions=now)
+
+
+def test_single_mode_rollback_stands_down_over_a_newer_revision(policy):
+    revs = [rev("v2", 20), rev("v1", 300, active=False)]
+    single = app(mode="Single", latest="ca-procgenie-api--v2", traffic=(("latest", 100),))
+    plan = plan_rollback(policy.playbooks["rollback"], single, revs, FIRED)
+    assert premise_changed(plan, app=single, revisions=revs) is None
+    now = [rev("v3", -5), *revs]
+    why = premise_changed(plan, app=app(mode="Single", latest="ca-procgenie-api--v3"), revisions=now)
+    assert why.startswith("revision ca-procgenie-api--v3 (healthy) was deployed after the plan")
+
+
+def test_a_plan_without_a_recorded_premise_still_checks_its_target(policy):
+    plan, _ = _v2_planned(policy)
+    legacy = Plan(plan.playbook, plan.resource_id, plan.action, plan.params, plan.reason)
+    assert premise_changed(legacy, app=app(), revisions=[rev("v2", 20, traffic=100), rev("v1", 300)]) is None
+    assert "unhealthy" in premise_changed(legacy, app=app(), revisions=[rev("v1", 300, health="Unhealthy")])
+
+
+def test_postgres_premise(policy):
+    book = policy.playbooks["postgres-failover"]
+    planned = PostgresStatus(PG, "Ready", "ZoneRedundant", "Healthy", zone="1")
+    plan = plan_postgres_failover(book, planned)
+    assert plan.premise == {"state": "Ready", "ha_state": "Healthy", "zone": "1"}
+    assert premise_changed(plan, server=planned) is None
+    failed_over = PostgresStatus(PG, "Ready", "ZoneRedundant", "Healthy", zone="2")
+    assert premise_changed(plan, server=failed_over) == (
+        "a failover already happened: the primary is in zone 2 now (it was in zone 1 when the plan was made)")
+    assert "already under way" in premise_changed(plan, server=PostgresStatus(PG, "Restarting", "ZoneRedundant",
+                                                                              "FailingOver", zone="1"))
+    assert "is Stopped now, not Ready" in premise_changed(plan, server=PostgresStatus(PG, "Stopped", "ZoneRedundant",
+                                                                                      "Healthy", zone="1"))
+    assert "needs a healthy standby" in premise_changed(plan, server=PostgresStatus(PG, "Ready", "ZoneRedundant",
+                                                                                    "ReplicatingData", zone="1"))
+
+
+def test_redis_and_scale_premises(policy):
+    plan = plan_redis_reboot(policy.playbooks["redis-reboot"], RedisStatus(REDIS, "Succeeded"))
+    assert premise_changed(plan, cache=RedisStatus(REDIS, "Succeeded")) is None
+    assert "already under way" in premise_changed(plan, cache=RedisStatus(REDIS, "Updating"))
+    scale = plan_scale_out(policy.playbooks["scale-out"], app(mode="Single", traffic=(("latest", 100),)))
+    assert premise_changed(scale, app=app(mode="Single")) is None
+    assert "already at min 4 / max 20" in premise_changed(scale, app=app(mode="Single", min_r=4, max_r=20))
+    assert "could lower it" in premise_changed(scale, app=app(mode="Single", min_r=2, max_r=40))
+
+
+def test_a_redis_reboot_counts_only_when_resource_health_says_available_after_it():
+    from shared.domain.remediation_premise import redis_recovered
+    after, before = FIRED + timedelta(minutes=1), FIRED - timedelta(minutes=1)
+    assert redis_recovered(RedisStatus(REDIS, "Succeeded", "Available", after), FIRED) == (
+        True, "Resource Health Available, provisioning state Succeeded")
+    ok, seen = redis_recovered(RedisStatus(REDIS, "Succeeded", "Unavailable", after, "being rebooted"), FIRED)
+    assert not ok and seen == "Resource Health Unavailable (being rebooted), provisioning state Succeeded"
+    ok, seen = redis_recovered(RedisStatus(REDIS, "Succeeded", "Available", before), FIRED)
+    assert not ok and "(before the reboot)" in seen
+    assert not redis_recovered(RedisStatus(REDIS, "Succeeded", None, None, "HTTP 403 AuthorizationFailed"), FIRED)[0]
+
+
+def test_a_clustered_redis_reboot_plans_every_shard_and_stands_down_if_resharded(policy):
+    plan = plan_redis_reboot(policy.playbooks["redis-reboot"], RedisStatus(REDIS, "Succeeded", "Available",
+                                                                           shard_count=3))
+    assert plan.action == "reboot_redis" and "in each of its 3 shards" in plan.reason
+    assert premise_changed(plan, cache=RedisStatus(REDIS, "Succeeded", shard_count=3)) is None
+    assert "4 shards now, not 3" in premise_changed(plan, cache=RedisStatus(REDIS, "Succeeded", shard_count=4))

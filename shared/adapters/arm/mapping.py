@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from typing import Any, Iterable
+from typing import Any, Iterable, Mapping
 
 from shared.domain.resources import ContainerAppStatus, PostgresStatus, RedisStatus, Revision
 
@@ -67,8 +67,14 @@ def postgres_status(server_id: str, server: Any) -> PostgresStatus:
     p = server.properties
     ha = getattr(p, "high_availability", None)
     return PostgresStatus(server_id=server_id, state=_s(p.state),
-                          ha_mode=_s(getattr(ha, "mode", None)), ha_state=_s(getattr(ha, "state", None)))
+                          ha_mode=_s(getattr(ha, "mode", None)), ha_state=_s(getattr(ha, "state", None)),
+                          zone=getattr(p, "availability_zone", None))
 
 
-def redis_status(cache_id: str, cache: Any) -> RedisStatus:
-    return RedisStatus(cache_id=cache_id, provisioning_state=_s(cache.provisioning_state))
+def redis_status(cache_id: str, cache: Any, health: Mapping[str, Any] | None = None) -> RedisStatus:
+    """`health`: what shared.adapters.arm.health.current answered for the cache."""
+    health = health or {}
+    return RedisStatus(cache_id=cache_id, provisioning_state=_s(cache.provisioning_state),
+                       availability_state=health.get("state"), availability_reported_at=_utc(health.get("reported_at")),
+                       availability_note=health.get("summary") or health.get("error"),
+                       shard_count=int(getattr(cache, "shard_count", None) or 0))

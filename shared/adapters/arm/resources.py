@@ -16,13 +16,15 @@ import time
 import uuid
 from typing import Any, Callable, Mapping
 
-from shared.adapters.arm import mapping
+from shared.adapters.arm import health, mapping
+from shared.adapters.arm.containerapp_bodies import relabelled_traffic, reuse_secret_refs
 from shared.adapters.arm.credentials import StaticDevCredential, check_endpoint
 from shared.adapters.arm.ids import CONTAINER_APP, POSTGRES_SERVER, REDIS_CACHE, ArmId, parse_arm_id
 from shared.adapters.arm.sdk import LroDeadline, WriteResponse, deadline_polling, describe, failed
 from shared.domain.errors import DependencyFailed
-from shared.domain.remediation_plans import REDIS_BUSY_STATES, ROLLBACK_SUFFIX_PREFIX, SCALE_SUFFIX_PREFIX
+from shared.domain.remediation_plans import ROLLBACK_SUFFIX_PREFIX, SCALE_SUFFIX_PREFIX
 from shared.domain.resources import ArmResult, ContainerAppStatus, PostgresStatus, RedisStatus, Revision
+from shared.domain.timeutil import iso
 
 _SDK_POLL_DEFAULT_S = 30.0          # what the SDKs use when ARM sends no Retry-After
 
@@ -133,25 +135,29 @@ class ArmResources:
         a = self._id(cache_id, REDIS_CACHE)
         cache = self._read("redis.get", cache_id, lambda: self._client("redis").redis.get(
             a.resource_group, a.name, **self._opts()))
-        return mapping.redis_status(cache_id, cache)
+        return mapping.redis_status(cache_id, cache, health.current(self._client("redis"), cache_id, **self._opts()))
 
     # ---- writes ----------------------------------------------------------------------------
 
     def set_traffic(self, *, app_id: str, weights: Mapping[str, int], timeout_s: float) -> ArmResult:
         """Multiple-revision mode: PATCH properties.configuration.ingress.traffic to `weights`
         (revision name -> percent; the key "latest" means the latest-revision rule). The PATCH
-        body holds only that array (JSON merge patch replaces arrays whole), via
-        container_apps.begin_update with a ContainerApp model carrying nothing else."""
+        body holds only that array, via container_apps.begin_update. JSON merge patch replaces
+        arrays whole, so the app is read first and every traffic label it has is carried over
+        (containerapp_bodies.relabelled_traffic)."""
         from azure.mgmt.appcontainers import models as m
         a = self._id(app_id, CONTAINER_APP)
         if not weights or any(not isinstance(w, int) or w < 0 for w in weights.values()) \
                 or sum(weights.values()) != 100:
             raise ValueError(f"traffic weights must be non-negative integers summing to 100, got {dict(weights)}")
-        traffic = [m.TrafficWeight(latest_revision=True, weight=w) if name == "latest"
-                   else m.TrafficWeight(revision_name=name, weight=w) for name, w in weights.items()]
+        app = self._read("containerapps.get", app_id, lambda: self._client("apps").container_apps.get(
+            a.resource_group, a.name, **self._opts()))
+        ingress = getattr(getattr(app.properties, "configuration", None), "ingress", None)
+        traffic = relabelled_traffic(getattr(ingress, "traffic", None) or [], weights)
         body = m.ContainerApp(properties=m.ContainerAppProperties(
-            configuration=m.Configuration(ingress=m.Ingress(traffic=traffic))))
-        return self._lro("containerapps.set_traffic", app_id, timeout_s, {"weights": dict(weights)},
+            configuration=m.Configuration(ingress=m.Ingress(traffic=[m.TrafficWeight(t) for t in traffic]))))
+        labels = {t["label"]: t.get("revisionName", "latest") for t in traffic if "label" in t}
+        return self._lro("containerapps.set_traffic", app_id, timeout_s, {"weights": dict(weights), "labels": labels},
                          lambda **kw: self._client("apps").container_apps.begin_update(
                              a.resource_group, a.name, body, **kw))
 
@@ -164,19 +170,32 @@ class ArmResources:
         one. The revision suffix is replaced by a fresh "rollback-<8 hex>" one: reusing the old
         suffix would name an existing revision and be refused. Activating the old revision itself
         is not used because single-revision mode keeps only the latest revision active.
+        The app is read too: its secret names let the template's env secretRefs, which a revision
+        read prefixes with "<app name>-", name the app's secrets again
+        (containerapp_bodies.reuse_secret_refs). Raises DependencyFailed, before any write, when
+        the old template names a secret the app no longer has.
         """
         from azure.mgmt.appcontainers import models as m
         a = self._id(app_id, CONTAINER_APP)
-        old = self._read("containerapps.revisions.get", app_id, lambda: self._client(
-            "apps").container_apps_revisions.get_revision(a.resource_group, a.name, revision_name, **self._opts()))
+        client = self._client("apps")
+        old = self._read("containerapps.revisions.get", app_id, lambda: client.container_apps_revisions.get_revision(
+            a.resource_group, a.name, revision_name, **self._opts()))
+        app = self._read("containerapps.get", app_id, lambda: client.container_apps.get(
+            a.resource_group, a.name, **self._opts()))
         template = old.properties.template if old.properties is not None else None
         if template is None:
             raise DependencyFailed(f"ARM revision {revision_name} of {app_id} has no template to redeploy")
+        config = getattr(app.properties, "configuration", None)
+        try:
+            refs = reuse_secret_refs(template, app_name=app.name or a.name,
+                                     secrets=[s.name for s in getattr(config, "secrets", None) or []])
+        except ValueError as e:
+            raise DependencyFailed(f"not redeploying revision {revision_name} of {app_id}: {e}") from e
         suffix = f"{ROLLBACK_SUFFIX_PREFIX}{uuid.uuid4().hex[:8]}"
         template.revision_suffix = suffix
         body = m.ContainerApp(properties=m.ContainerAppProperties(template=template))
         return self._lro("containerapps.redeploy_revision_template", app_id, timeout_s,
-                         {"from_revision": revision_name, "revision_suffix": suffix},
+                         {"from_revision": revision_name, "revision_suffix": suffix, "secret_refs": refs},
                          lambda **kw: self._client("apps").container_apps.begin_update(
                              a.resource_group, a.name, body, **kw))
 
@@ -210,31 +229,37 @@ class ArmResources:
                              a.resource_group, a.name, params, **kw))
 
     def reboot_redis(self, *, cache_id: str, timeout_s: float) -> ArmResult:
-        """redis.force_reboot with reboot_type "AllNodes". ARM answers it synchronously; then the
-        cache is read until its provisioningState is no longer a busy one, within `timeout_s`."""
+        """redis.force_reboot with reboot_type "AllNodes", once per shard of a clustered cache
+        (shard_id 0..shardCount-1, read from the cache first). ARM answers 200 once the reboot is
+        enqueued, and provisioningState is no evidence it finished: Resource Health
+        (health.current) is read until it says Available, within `timeout_s`: "Succeeded" then,
+        else "TimedOut". A shard refused after others rebooted is DependencyFailed naming them."""
         from azure.core.exceptions import AzureError
         from azure.mgmt.redis import models as m
         a = self._id(cache_id, REDIS_CACHE)
         deadline = time.monotonic() + timeout_s
-        write = WriteResponse()
-        client = self._client("redis")
-        try:
-            client.redis.force_reboot(a.resource_group, a.name, m.RedisRebootParameters(reboot_type="AllNodes"),
-                                      raw_response_hook=write, **self._opts())
-        except AzureError as e:
-            raise failed("redis.force_reboot", cache_id, e) from e
-        detail: dict[str, Any] = {"reboot_type": "AllNodes"}
+        write, client = WriteResponse(), self._client("redis")
+        cache = self._read("redis.get", cache_id, lambda: client.redis.get(a.resource_group, a.name, **self._opts()))
+        shards = list(range(int(getattr(cache, "shard_count", None) or 0))) or [None]
+        done: list[int | None] = []
+        for shard in shards:
+            try:
+                client.redis.force_reboot(a.resource_group, a.name, m.RedisRebootParameters(
+                    reboot_type="AllNodes", shard_id=shard), raw_response_hook=write, **self._opts())
+            except AzureError as e:
+                note = f" (shards already rebooting: {done})" if done else ""
+                raise DependencyFailed(str(failed("redis.force_reboot", cache_id, e)) + note) from e
+            done.append(shard)
+        detail: dict[str, Any] = {"reboot_type": "AllNodes", "shards": [s for s in done if s is not None],
+                                  "accepted_at": iso(write.answered_at)}   # ARM's clock: see health checks
         delay = self._poll_interval_s if self._poll_interval_s is not None else 5.0
         while True:
-            try:
-                state = mapping.redis_status(cache_id, client.redis.get(a.resource_group, a.name, **self._opts()))
-            except AzureError as e:
-                detail["error"] = describe(e)
-                return ArmResult("redis.force_reboot", cache_id, write.request_id, "Failed", detail)
-            detail["provisioning_state"] = state.provisioning_state
-            if (state.provisioning_state or "").lower() not in REDIS_BUSY_STATES:
-                status = "Failed" if (state.provisioning_state or "").lower() == "failed" else "Succeeded"
-                return ArmResult("redis.force_reboot", cache_id, write.request_id, status, detail)
+            seen = health.current(client, cache_id, **self._opts())
+            detail["availability_state"] = seen.get("state")
+            if seen.get("error"):
+                detail["availability_error"] = seen["error"]
+            if (seen.get("state") or "").lower() == "available":
+                return ArmResult("redis.force_reboot", cache_id, write.request_id, "Succeeded", detail)
             if time.monotonic() + delay > deadline:
                 return ArmResult("redis.force_reboot", cache_id, write.request_id, "TimedOut", detail)
             time.sleep(delay)

@@ -6,6 +6,8 @@ Nothing here imports azure.* at module import: the SDK is loaded when the first 
 from __future__ import annotations
 
 import time
+from datetime import datetime
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 from shared.domain.errors import DependencyFailed
@@ -49,16 +51,26 @@ def response_request_id(response: Any) -> str | None:
 
 class WriteResponse:
     """A raw_response_hook that keeps the x-ms-request-id of the last non-GET response: the write
-    itself (after any retries), not the status polls that follow it."""
+    itself (after any retries), not the status polls that follow it; and its HTTP Date, so that
+    later answers of ARM (Resource Health's reportedTime) compare with a time on ARM's own clock."""
 
     def __init__(self) -> None:
         self.request_id: str | None = None
         self.status: int | None = None
+        self.answered_at: datetime | None = None
 
     def __call__(self, pipeline_response: Any) -> None:
         if pipeline_response.http_request.method.upper() != "GET":
             self.request_id = response_request_id(pipeline_response.http_response)
             self.status = pipeline_response.http_response.status_code
+            self.answered_at = _http_date(pipeline_response.http_response.headers.get("Date"))
+
+
+def _http_date(value: str | None) -> datetime | None:
+    try:
+        return parsedate_to_datetime(value) if value else None
+    except (TypeError, ValueError):
+        return None
 
 
 _polling_class: Any = None
