@@ -15,6 +15,8 @@ Each check is a function ``check_*(root) -> list[Problem]`` usable on its own:
 - ``main.parameters.json`` only names params of ``main.bicep`` and covers every required one;
 - role assignments have ``guid()`` names and role-definition ids are named variables;
 - alert rules use metric names that exist for their resource type;
+- alert rules resolve: none sets ``autoMitigate: false`` or thresholds a cumulative counter;
+- custom role definitions and their assignments are in different files (deployments);
 - ``azure.yaml`` deploys service ``api`` (python, function host, project root ``.``).
 """
 from __future__ import annotations
@@ -72,6 +74,13 @@ KNOWN_METRICS: Mapping[str, frozenset[str]] = {
     "microsoft.cache/redis": frozenset({
         "serverLoad", "errors", "percentProcessorTime", "usedmemorypercentage", "connectedclients",
         "cacheLatency", "LatencyP99"}),
+}
+
+
+# Metrics that count up for the lifetime of a replica: a static threshold on them is crossed once
+# and stays crossed, so the alert never resolves (and never fires again for that replica).
+CUMULATIVE_METRICS: Mapping[str, frozenset[str]] = {
+    "microsoft.app/containerapps": frozenset({"RestartCount"}),
 }
 
 
@@ -468,6 +477,52 @@ def check_alert_metrics(root: Path) -> list[Problem]:
     return problems
 
 
+def check_alerts_resolve(root: Path) -> list[Problem]:
+    """Alert rules resolve by themselves: no ``autoMitigate: false``, no threshold on a cumulative metric."""
+    problems: list[Problem] = []
+    for path in bicep_files(root):
+        for node in _walk(parse_bicep(path).root_node):
+            if node.type != "object":
+                continue
+            props = _properties(node)
+            mitigate = props.get("autoMitigate")
+            if mitigate is not None and _text(_property_value(mitigate)).strip() == "false":
+                problems.append(Problem(_rel(root, path), _line(mitigate),
+                                        "autoMitigate: false: the alert never resolves by itself"))
+            if "metricName" in props and "metricNamespace" in props:
+                namespace = _string_value(_property_value(props["metricNamespace"])) or ""
+                metric = _string_value(_property_value(props["metricName"]))
+                if metric in CUMULATIVE_METRICS.get(namespace.lower(), ()):
+                    problems.append(Problem(_rel(root, path), _line(props["metricName"]),
+                                            f"metric {metric!r} of {namespace} is cumulative per replica: a "
+                                            "threshold on it fires once and never resolves; alert on the "
+                                            "restart events in the system logs instead"))
+    return problems
+
+
+def _resource_types(tree) -> list[tuple[str, object]]:
+    found = []
+    for node in _walk(tree.root_node):
+        if node.type == "resource_declaration":
+            type_node = next((c for c in _named(node) if c.type == "string"), None)
+            found.append(((_string_value(type_node) or "").split("@")[0].lower(), node))
+    return found
+
+
+def check_role_definitions_apart(root: Path) -> list[Problem]:
+    """No file both defines a custom role and assigns one: the assignment must be a later deployment
+    than the definition, which can take minutes to replicate (modules/role-assignments.bicep)."""
+    problems: list[Problem] = []
+    for path in bicep_files(root):
+        types = _resource_types(parse_bicep(path))
+        if any(t == "microsoft.authorization/roledefinitions" for t, _ in types):
+            problems += [Problem(_rel(root, path), _line(node),
+                                 "role assignment in the file that defines the role: assign it in a later "
+                                 "deployment (modules/role-assignments.bicep)")
+                         for t, node in types if t == "microsoft.authorization/roleassignments"]
+    return problems
+
+
 def _simple_yaml(text: str) -> dict:
     """Nested mappings of 'key: value' lines (enough for azure.yaml; no lists or flow style)."""
     result: dict = {}
@@ -528,6 +583,8 @@ def run_all(root: Path, settings: Mapping[str, str] | None = None) -> list[Probl
         lambda: check_parameters_file(root),
         lambda: check_role_assignments(root),
         lambda: check_alert_metrics(root),
+        lambda: check_alerts_resolve(root),
+        lambda: check_role_definitions_apart(root),
         lambda: check_azure_yaml(root),
     ]
     return sorted({p for check in checks for p in check()})

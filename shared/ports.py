@@ -125,3 +125,69 @@ class CloudResources(Protocol):
     def restart_postgres(self, *, server_id: str, failover: bool, timeout_s: float) -> ArmResult: ...
     def redis(self, *, cache_id: str) -> RedisStatus: ...
     def reboot_redis(self, *, cache_id: str, timeout_s: float) -> ArmResult: ...
+
+
+# ---- Azure Monitor alerts (Alerts Management: reconciliation and two-way state) --------------
+
+from typing import Iterator  # noqa: E402  (appended section: the header's imports stay untouched)
+
+AlertState = Literal["New", "Acknowledged", "Closed"]
+
+
+class AzureAlerts(Protocol):
+    """Azure Monitor's own record of alert instances (Microsoft.AlertsManagement/alerts).
+
+    Ids are the Common Alert Schema's `essentials.alertId`:
+    /subscriptions/{subscription}/providers/Microsoft.AlertsManagement/alerts/{guid}.
+    """
+
+    def fired(self, *, subscription_id: str, since: datetime, until: datetime) -> Iterator[Mapping[str, Any]]:
+        """Alerts of the subscription that are Fired and still New, started between `since` and
+        `until`, newest first, every page followed lazily (stop iterating to stop reading). Each is
+        a Common Alert Schema payload, as the action-group webhook would have posted it. Raises
+        DependencyFailed when a page cannot be read."""
+
+    def change_state(self, *, alert_id: str, new_state: AlertState) -> Delivery:
+        """Set the alert's user state (one attempt: the outbox owns retries). Never raises for an
+        HTTP failure: the Delivery says what happened (404 when Azure no longer has the alert)."""
+
+
+# ---- identity: the verified caller of an operator route or of the alert webhook -------------
+
+@dataclass(frozen=True)
+class Principal:
+    """A caller whose Entra ID access token verified.
+
+    `oid` is the immutable object id of the user or service principal; `name` is for display only
+    (`name` or `preferred_username`, or the client's app id for an app-only token); `roles` are the
+    app roles assigned to it on this app's registration (the token's `roles` claim).
+    """
+    oid: str
+    name: str
+    roles: frozenset[str] = frozenset()
+    app_id: str = ""
+
+    @property
+    def actor(self) -> "Actor":
+        return Actor(f"{self.name} (oid {self.oid})", oid=self.oid)
+
+
+class Actor(str):
+    """Who acts, as the timeline shows it. `oid` is the verified Entra object id behind the name;
+    "" when the name came from a request body (no Entra ID configured). A str, so every use case
+    that records an actor takes it unchanged."""
+
+    oid: str
+
+    def __new__(cls, text: str, *, oid: str = "") -> "Actor":
+        value = super().__new__(cls, text)
+        value.oid = oid
+        return value
+
+
+class TokenVerifier(Protocol):
+    def verify(self, *, token: str) -> Principal:
+        """The principal of an access token that the configured tenant issued for the configured
+        audience, signed RS256 with one of the tenant's published keys, within its lifetime. Raises
+        Unauthorized (saying what failed) for any other token, and DependencyFailed when the tenant's
+        OpenID configuration or signing keys cannot be read (the caller may retry)."""

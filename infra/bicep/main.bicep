@@ -101,6 +101,9 @@ param apiManagedEnvironmentId string = ''
 @description('Grant read access to the long-running-operation status of Microsoft.App and Microsoft.DBforPostgreSQL at the targets\' subscription (needs rights to create roles there).')
 param grantOperationStatusRead bool = true
 
+@description('Assign the custom roles in this deployment, after their definitions. azd passes false and assigns them in its postprovision hook (infra/assign_roles.py), which retries while new role definitions replicate.')
+param assignCustomRoles bool = true
+
 // ---- alerting ---------------------------------------------------------------------------------
 
 @description('Add the webhook receiver to the action group. Reading the function key needs the app host running, so the first azd provision (before any code deploy) leaves it false.')
@@ -119,8 +122,18 @@ param aadObjectId string = ''
 @description('Secure webhook: identifier URI of that Entra ID application.')
 param aadIdentifierUri string = ''
 
-@description('Secure webhook: tenant of that Entra ID application.')
-param aadTenantId string = tenant().tenantId
+@description('Secure webhook: tenant of that Entra ID application. Empty: this deployment\'s tenant.')
+param aadTenantId string = ''
+
+@description('ARM id of the Log Analytics workspace that receives the API\'s Container Apps system logs (for the replica-restart log alert). Empty: no such rule.')
+param apiLogsWorkspaceId string = ''
+
+@description('Table of the API\'s system logs in that workspace: ContainerAppSystemLogs_CL (environment logs destination log-analytics) or ContainerAppSystemLogs (destination azure-monitor, through a diagnostic setting).')
+@allowed([
+  'ContainerAppSystemLogs_CL'
+  'ContainerAppSystemLogs'
+])
+param apiSystemLogsTable string = 'ContainerAppSystemLogs_CL'
 
 @description('Existing action groups that also receive every alert rule created here (without the custom properties).')
 param additionalActionGroupIds array = []
@@ -231,17 +244,21 @@ module functionApp 'modules/functionapp.bicep' = {
     remediationMode: remediationMode
     runbookFile: runbookFile
     secretReferences: vault.outputs.references
+    authTenantId: authTenantId
+    authAudience: authAudience
+    authOpenIdConfigUrl: authOpenIdConfigUrl
+    alertWebhookAuth: alertWebhookAuth
   }
 }
 
 // ---- least-privilege access to the remediated resources (in their own resource groups) ------
+// Definitions first, each in its target's resource group; the assignments follow in a deployment
+// of their own (modules/role-assignments.bicep says why).
 
 module apiAccess 'modules/access-containerapp.bicep' = if (!empty(apiContainerAppId)) {
   name: 'ir-access-api-${resourceToken}'
   scope: resourceGroup(apiParts[2], apiParts[4])
   params: {
-    containerAppName: last(apiParts)
-    principalId: identity.outputs.principalId
     nameSuffix: resourceToken
     grantOperationStatusRead: grantOperationStatusRead
   }
@@ -251,8 +268,6 @@ module apiEnvironmentAccess 'modules/access-managedenvironment.bicep' = if (!emp
   name: 'ir-access-env-${resourceToken}'
   scope: resourceGroup(envParts[2], envParts[4])
   params: {
-    managedEnvironmentName: last(envParts)
-    principalId: identity.outputs.principalId
     nameSuffix: resourceToken
   }
 }
@@ -261,8 +276,6 @@ module postgresAccess 'modules/access-postgres.bicep' = if (!empty(postgresServe
   name: 'ir-access-postgres-${resourceToken}'
   scope: resourceGroup(postgresParts[2], postgresParts[4])
   params: {
-    serverName: last(postgresParts)
-    principalId: identity.outputs.principalId
     nameSuffix: resourceToken
     grantOperationStatusRead: grantOperationStatusRead
   }
@@ -272,11 +285,72 @@ module redisAccess 'modules/access-redis.bicep' = if (!empty(redisCacheId)) {
   name: 'ir-access-redis-${resourceToken}'
   scope: resourceGroup(redisParts[2], redisParts[4])
   params: {
-    cacheName: last(redisParts)
-    principalId: identity.outputs.principalId
     nameSuffix: resourceToken
   }
 }
+
+var roleNames = {
+  api: !empty(apiContainerAppId) ? apiAccess.outputs.roleName : ''
+  apiEnvironment: !empty(apiManagedEnvironmentId) ? apiEnvironmentAccess.outputs.roleName : ''
+  postgres: !empty(postgresServerId) ? postgresAccess.outputs.roleName : ''
+  redis: !empty(redisCacheId) ? redisAccess.outputs.roleName : ''
+  appOperations: !empty(apiContainerAppId) ? apiAccess.outputs.operationStatusRoleName : ''
+  postgresOperations: !empty(postgresServerId) ? postgresAccess.outputs.operationStatusRoleName : ''
+}
+
+module roleAssignments 'modules/role-assignments.bicep' = if (assignCustomRoles) {
+  name: 'ir-role-assignments-${resourceToken}'
+  params: {
+    principalId: identity.outputs.principalId
+    nameSuffix: resourceToken
+    apiContainerAppId: apiContainerAppId
+    apiManagedEnvironmentId: apiManagedEnvironmentId
+    postgresServerId: postgresServerId
+    redisCacheId: redisCacheId
+    apiRoleName: roleNames.api
+    apiEnvironmentRoleName: roleNames.apiEnvironment
+    postgresRoleName: roleNames.postgres
+    redisRoleName: roleNames.redis
+    appOperationsRoleName: roleNames.appOperations
+    postgresOperationsRoleName: roleNames.postgresOperations
+    alertsSubscriptionIds: join(alertSubscriptions, ',')
+  }
+  // Stated although the role names already order it: the assignments never start before every
+  // definition deployment has finished, whatever the params come to reference.
+  dependsOn: [
+    apiAccess
+    apiEnvironmentAccess
+    postgresAccess
+    redisAccess
+    alertsAccess
+  ]
+}
+
+// ---- Azure Monitor alert instances (alert reconciliation, two-way alert state) -----------------
+// Declared after the lines README.md's tables point at, so that their line numbers hold.
+
+@description('Grant the app read and changestate on Azure Monitor alert instances (a custom role at AZURE_SUBSCRIPTION_ID\'s subscription and at each core resource\'s; needs rights to create roles there). false: the app neither reconciles alerts nor sets their state.')
+param grantAlertsAccess bool = true
+
+// AZURE_SUBSCRIPTION_ID as the app gets it (functionApp above), then the core resources' subscriptions
+var appSubscriptionId = empty(remediationSubscriptionId) ? firstTargetParts[2] : remediationSubscriptionId
+var alertSubscriptionCandidates = [
+  toLower(appSubscriptionId)
+  empty(apiContainerAppId) ? '' : toLower(apiParts[2])
+  empty(postgresServerId) ? '' : toLower(postgresParts[2])
+  empty(redisCacheId) ? '' : toLower(redisParts[2])
+]
+var alertSubscriptions = grantAlertsAccess ? reduce(alertSubscriptionCandidates, [], (found, s) => empty(s) || contains(found, s) ? found : concat(found, [s])) : []
+
+// Subscription scope: alert instances live at /subscriptions/{id}/providers/Microsoft.AlertsManagement/
+// alerts/{guid}, not under the resource they fired on (modules/access-alerts.bicep says more).
+module alertsAccess 'modules/access-alerts.bicep' = [for sub in alertSubscriptions: {
+  name: 'ir-access-alerts-${uniqueString(sub)}-${resourceToken}'
+  scope: subscription(sub)
+  params: {
+    nameSuffix: resourceToken
+  }
+}]
 
 // ---- alerting ---------------------------------------------------------------------------------
 
@@ -306,8 +380,30 @@ module alerts 'modules/alerts.bicep' = {
     postgresServerId: postgresServerId
     redisCacheId: redisCacheId
     alertTenants: alertTenants
+    apiLogsWorkspaceId: apiLogsWorkspaceId
+    apiSystemLogsTable: apiSystemLogsTable
+    logAlertLocation: location
   }
 }
+
+// ---- caller identity (README, Security) -------------------------------------------------------
+// Declared here, after the lines README.md's tables point at, so that their line numbers hold.
+
+@description('AUTH_TENANT_ID: Entra ID tenant (GUID) of the operators\' access tokens. Set with authAudience, every operator route needs a token with an Incident.* app role (function keys stay the outer gate). Empty: function keys only.')
+param authTenantId string = ''
+
+@description('AUTH_AUDIENCE: comma-separated token audiences: the app registration\'s application id URI (v1.0 tokens) and/or client id (v2.0 tokens). Empty: function keys only.')
+param authAudience string = ''
+
+@description('AUTH_OPENID_CONFIG_URL: the tenant\'s OpenID configuration (its jwks_uri gives the signing keys). Empty: the tenant\'s v2.0 configuration on login.microsoftonline.com.')
+param authOpenIdConfigUrl string = ''
+
+@description('ALERT_WEBHOOK_AUTH: entra makes POST alerts require Azure Monitor\'s secure-webhook token (tenant, audience, app role ActionGroupsSecureWebhook); set it with useAadAuth. Empty: the function key only.')
+@allowed([
+  ''
+  'entra'
+])
+param alertWebhookAuth string = ''
 
 // ---- outputs (azd stores them in the environment) ---------------------------------------------
 
@@ -321,3 +417,12 @@ output AZURE_IDENTITY_PRINCIPAL_ID string = identity.outputs.principalId
 output AZURE_KEY_VAULT_NAME string = vault.outputs.name
 output AZURE_STORAGE_ACCOUNT_NAME string = storage.outputs.name
 output AZURE_ACTION_GROUP_ID string = actionGroup.outputs.id
+// For the postprovision hook (infra/assign_roles.py): what modules/role-assignments.bicep needs.
+output AZURE_RESOURCE_TOKEN string = resourceToken
+output IR_ROLE_API string = roleNames.api
+output IR_ROLE_API_ENVIRONMENT string = roleNames.apiEnvironment
+output IR_ROLE_POSTGRES string = roleNames.postgres
+output IR_ROLE_REDIS string = roleNames.redis
+output IR_ROLE_APP_OPERATIONS string = roleNames.appOperations
+output IR_ROLE_POSTGRES_OPERATIONS string = roleNames.postgresOperations
+output IR_ALERTS_SUBSCRIPTIONS string = join(alertSubscriptions, ',')

@@ -6,6 +6,7 @@ the incident in one batch, so a step and its pages are written together or not a
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Callable, Mapping
@@ -145,10 +146,25 @@ def check_sla(inc: Incident, which: str, now: datetime) -> bool:
     return True
 
 
+# An Azure Monitor alert's id as the Common Alert Schema sends it; other ids (budgets, classic
+# activity-log alerts, hand-made test payloads) have no Alerts Management state to set.
+_GUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+AZURE_ALERT_ID = re.compile(rf"/subscriptions/{_GUID}/providers/microsoft\.alertsmanagement/alerts/{_GUID}",
+                            re.IGNORECASE)
+AZURE_STATE = {"acknowledge": "Acknowledged", "resolve": "Closed"}
+
+
 def stop_pages(inc: Incident, action: str, now: datetime, paging: Paging) -> list[Op]:
-    """PagerDuty acknowledge/resolve for every role paged on this incident."""
-    return [outbox.message(now, inc, channel="pagerduty", action=action, role=role, person=who.get("person", ""))
-            for role, who in inc.escalation.get("paged", {}).items() if role in paging.routable_roles]
+    """PagerDuty acknowledge/resolve for every role paged on this incident, and the same state on its
+    Azure Monitor alerts (Acknowledged, Closed), so the portal and the app tell one story. Both go
+    through the outbox: a receiver that is down never blocks the acknowledgment."""
+    ops = [outbox.message(now, inc, channel="pagerduty", action=action, role=role, person=who.get("person", ""))
+           for role, who in inc.escalation.get("paged", {}).items() if role in paging.routable_roles]
+    ids = [aid for aid in inc.alerts if AZURE_ALERT_ID.fullmatch(aid)]
+    if ids and action in AZURE_STATE:
+        msg = outbox.message(now, inc, channel=outbox.AZURE_ALERT, action=AZURE_STATE[action])
+        ops.append(Op(msg.kind, msg.key, {**msg.data, "alert_ids": " ".join(ids)}))
+    return ops
 
 
 def view(inc: Incident) -> dict:

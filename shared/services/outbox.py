@@ -18,12 +18,12 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 from shared.domain.errors import ConcurrencyConflict
 from shared.domain.incident import AUTOMATION, Incident
 from shared.domain.timeutil import iso
-from shared.ports import Clock, Delivery, Op, Pager, PagerEvent, RecordStore
+from shared.ports import AzureAlerts, Clock, Delivery, Op, Pager, PagerEvent, RecordStore
 from shared.services.repository import IncidentRepository
 
 log = logging.getLogger(__name__)
@@ -35,9 +35,12 @@ UNSENT = {"chat": "this version has no chat sender", "ticket": "this version has
           "customer_comms": "customer messages are written by people"}
 PD_SEVERITY = {"SEV-1": "critical", "SEV-2": "error", "SEV-3": "warning", "SEV-4": "info"}
 PAGE_LANES = ("p1", "p2", "p3", "p4")                 # PagerDuty, by severity: first
-OTHER_LANES = ("chat", "ticket", "status_page", "customer_comms")
+AZURE_ALERT = "azure_alert"                            # Azure Monitor alert state (Acknowledged, Closed)
+OTHER_LANES = ("chat", "ticket", "status_page", "customer_comms", AZURE_ALERT)
 LANES = (*PAGE_LANES, *OTHER_LANES)
 LEGACY = "2"                                           # rows written before lanes: out|<ISO>|<id>
+ARM_LANES = (AZURE_ALERT,)                             # delivered by the ARM timer: never in front of a page
+NOT_ARM_LANES = tuple(lane for lane in (*LANES, LEGACY) if lane not in ARM_LANES)
 PAGES_PER_TICK, OTHERS_PER_TICK = 100, 50
 
 
@@ -57,9 +60,11 @@ def message(now: datetime, inc: Incident, *, channel: str, action: str, role: st
     msg_id = uuid.uuid4().hex[:16]
     data = {"incident_id": inc.id, "channel": channel, "action": action, "role": role, "person": person,
             "dedup_key": f"{inc.id}.{role}" if role else inc.id, "severity": inc.severity,
-            "summary": f"[{inc.severity}] {inc.id}: {inc.title}"[:1024], "text": text,
-            "details": json.dumps({"incident_id": inc.id, "classification": inc.classification,
-                                   "on_call": person, "role": role}, default=str),
+            "summary": f"[{inc.severity}] {inc.id}: {inc.title}"[:1024], "text": text[:8000],
+            "details": json.dumps({"incident_id": inc.id, "on_call": person, "role": role,
+                                   "classification": {k: v if v is None else str(v)[:1000] for k, v in inc.classification.items()
+                                                      if k in ("impact", "scope", "reason", "category")}
+                                   | {"security": bool(inc.classification.get("security"))}}, default=str),
             "attempts": 0, "created_at": iso(now)}
     return Op("insert", _key(lane_of(channel, inc.severity), now, msg_id), data)
 
@@ -73,13 +78,17 @@ class DeliveryReport:
 
 
 def deliver(*, store: RecordStore, clock: Clock, pager: Pager | None, routing_keys: Mapping[str, str],
-            base_url: str = "", limit: int = OTHERS_PER_TICK) -> DeliveryReport:
-    """Send every message due by now, lane by lane, pages first. Raises StoreUnavailable when the
-    store is down."""
+            base_url: str = "", limit: int = OTHERS_PER_TICK, alerts: AzureAlerts | None = None,
+            lanes: Sequence[str] | None = None) -> DeliveryReport:
+    """Send every message due by now, lane by lane (`lanes`, default all), pages first. `alerts` sets
+    Azure alert states (None: those messages are recorded as not sent). Raises StoreUnavailable when
+    the store is down."""
     now = clock.now()
     report = DeliveryReport()
     started, pagerduty_down = time.monotonic(), False
     for lane in (*LANES, LEGACY):
+        if lanes is not None and lane not in lanes:
+            continue
         if time.monotonic() - started > BUDGET_S:
             break  # the rest waits for the next tick
         if lane in PAGE_LANES and pagerduty_down:
@@ -92,13 +101,13 @@ def deliver(*, store: RecordStore, clock: Clock, pager: Pager | None, routing_ke
                 break
             if pagerduty_down and rec.data.get("channel") == "pagerduty":
                 continue  # PagerDuty failed this tick: its other messages wait for the next tick
-            failed = _deliver_one(store, clock, rec, pager, routing_keys, base_url, report)
+            failed = _deliver_one(store, clock, rec, pager, routing_keys, base_url, report, alerts)
             pagerduty_down = pagerduty_down or (failed and rec.data.get("channel") == "pagerduty")
     return report
 
 
 def _deliver_one(store: RecordStore, clock: Clock, rec, pager: Pager | None, routing_keys: Mapping[str, str],
-                 base_url: str, report: DeliveryReport) -> bool:
+                 base_url: str, report: DeliveryReport, alerts: AzureAlerts | None = None) -> bool:
     """Claim one message (a lease), send it once, settle it. Returns True when the receiver failed."""
     now = clock.now()
     msg_id = rec.key.rsplit("|", 1)[1]
@@ -111,7 +120,7 @@ def _deliver_one(store: RecordStore, clock: Clock, rec, pager: Pager | None, rou
         report.skipped += 1  # another sweep holds it
         return False
     try:
-        result = _send(data, pager, routing_keys, base_url)
+        result = _send(data, pager, routing_keys, base_url, alerts)
     except (KeyError, TypeError, ValueError) as e:  # a malformed row: isolated, never the whole tick
         _broken(store, clock, claimed, etag, data, e, report)
         return False
@@ -119,8 +128,10 @@ def _deliver_one(store: RecordStore, clock: Clock, rec, pager: Pager | None, rou
     return _retryable(result)
 
 
-def _send(data: Mapping[str, Any], pager: Pager | None, routing_keys: Mapping[str, str],
-          base_url: str) -> Delivery | str:
+def _send(data: dict[str, Any], pager: Pager | None, routing_keys: Mapping[str, str],
+          base_url: str, alerts: AzureAlerts | None = None) -> Delivery | str:
+    if data["channel"] == AZURE_ALERT:
+        return _set_alert_state(data, alerts)
     if data["channel"] != "pagerduty":
         why = UNSENT.get(data["channel"], "no sender for this channel")
         return f"{data['channel'].replace('_', ' ')}: not sent ({why}); nothing was delivered"
@@ -132,6 +143,43 @@ def _send(data: Mapping[str, Any], pager: Pager | None, routing_keys: Mapping[st
                        severity=PD_SEVERITY.get(data["severity"], "error"), source="azure-incident-response",
                        custom_details=json.loads(data["details"]), links=links)
     return pager.send(event=event)
+
+
+def _set_alert_state(data: dict[str, Any], alerts: AzureAlerts | None) -> Delivery | str:
+    """changestate for each alert id of the message. 2xx and 404 (Azure no longer has the alert) are
+    done; 429, 5xx and network errors leave the alert in the message, which goes back in its lane
+    with backoff (only what is left is sent again: `data` is the row written back); any other refusal
+    is recorded and not retried."""
+    ids = [i for i in str(data.get("alert_ids") or "").split() if i]
+    if alerts is None:
+        return (f"Azure alert state {data['action']} for {len(ids)} alert(s): not sent (AZURE_SUBSCRIPTION_ID "
+                "is not set, so the app has no Azure Monitor access); nothing was delivered")
+    left, notes, history, retry_after, status, done, refused = [], [], [], None, None, 0, None
+    for alert_id in ids:
+        if left:   # Azure is failing: the rest waits with it rather than each costing a timeout now
+            left.append(alert_id)
+            continue
+        d = alerts.change_state(alert_id=alert_id, new_state=data["action"])
+        history += d.history
+        short = alert_id.rsplit("/", 1)[-1]
+        if d.ok or d.status == 404:
+            done += 1
+            notes.append(f"{short} {d.detail}" if d.ok else f"{short}: no such alert in Azure (404), nothing to set")
+        elif _retryable(d):
+            left.append(alert_id)
+            status, retry_after = d.status, max(filter(None, (retry_after, d.retry_after)), default=None)
+            notes.append(f"{short}: {d.status or 'no answer'} {d.detail}".strip())
+        else:
+            refused = d.status
+            notes.append(f"{short}: refused ({d.status}: {d.detail})")
+    data["alert_ids"] = " ".join(left)
+    detail = "; ".join(notes)[:1000]
+    if left:
+        return Delivery(ok=False, attempts=len(history), status=status, history=tuple(history),
+                        retry_after=retry_after, detail=f"{len(left)} of {len(ids)} alert(s) left: {detail}")
+    if refused is not None and not done:   # nothing was set: a refusal, recorded and not retried
+        return Delivery(ok=False, attempts=len(history), status=refused, history=tuple(history), detail=detail)
+    return Delivery(ok=True, attempts=len(history), status=200, history=tuple(history), detail=detail)
 
 
 def _retryable(result: Delivery | str) -> bool:
@@ -151,15 +199,17 @@ def _finish(store: RecordStore, clock: Clock, claimed: str, etag: str, data: dic
     goes (or comes back at its next attempt) and the outcome is a timeline row of its own."""
     now = clock.now()
     who = f"{data['role']} ({data['person']})" if data.get("person") else data["role"]
+    what = f"Azure alert state {data['action']}" if data["channel"] == AZURE_ALERT else \
+        f"PagerDuty {data['action']} for {who}"
     retry = _retryable(result)
     if isinstance(result, str):
         text, report.skipped = result, report.skipped + 1
     elif result.ok:
-        text, report.sent = f"PagerDuty {data['action']} for {who}: delivered ({result.status}, " \
-                            f"{_attempts(result)})", report.sent + 1
+        text, report.sent = f"{what}: delivered ({result.status}, {_attempts(result)})" + \
+            (f": {result.detail}" if data["channel"] == AZURE_ALERT and result.detail else ""), report.sent + 1
     else:
         report.failed += 1
-        text = (f"PagerDuty {data['action']} for {who}: failed ({result.status or 'no answer'}, delivery "
+        text = (f"{what}: failed ({result.status or 'no answer'}, delivery "
                 f"{data['attempts']}, {_attempts(result)}: {result.detail})"
                 + ("; will retry" if retry else "; not retried"))
     ops = [Op("delete", claimed, etag=etag)]

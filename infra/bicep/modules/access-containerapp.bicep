@@ -1,11 +1,6 @@
 // Deployed into the API container app's resource group. A custom role holding only what the
-// API playbook and diagnostics call, assigned to the function app identity on that one app.
-
-@description('Name of the existing API container app (last segment of API_CONTAINER_APP_ID).')
-param containerAppName string
-
-@description('Principal id of the function app identity.')
-param principalId string
+// API playbook and diagnostics call. Only the definition: role-assignments.bicep assigns it to the
+// function app identity on that one app, in a later deployment (see that file for why).
 
 @description('Short token that keeps the custom role name unique per deployment environment.')
 param nameSuffix string
@@ -23,10 +18,6 @@ var actions = [
   'Microsoft.App/containerApps/write'
   // No revisions/activate, deactivate or restart: the playbooks never call them.
 ]
-
-resource app 'Microsoft.App/containerApps@2024-03-01' existing = {
-  name: containerAppName
-}
 
 resource role 'Microsoft.Authorization/roleDefinitions@2022-04-01' = {
   name: guid(resourceGroup().id, 'incident-response-containerapp-operator', nameSuffix)
@@ -48,27 +39,11 @@ resource role 'Microsoft.Authorization/roleDefinitions@2022-04-01' = {
   }
 }
 
-resource assignment 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
-  name: guid(app.id, principalId, role.name)
-  scope: app
-  properties: {
-    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', role.name)
-    principalId: principalId
-    principalType: 'ServicePrincipal'
-  }
-  // the role is referenced by name only, so state the ordering explicitly
-  dependsOn: [
-    role
-  ]
-}
-
-
 // Polling the traffic and scale updates: the operation-status URLs live at subscription scope.
 module operationStatus 'access-operationstatus.bicep' = if (grantOperationStatusRead) {
   name: 'ir-opstatus-containerapp-${nameSuffix}'
   scope: subscription()
   params: {
-    principalId: principalId
     nameSuffix: nameSuffix
     providerLabel: 'Microsoft.App'
     actions: [
@@ -79,3 +54,7 @@ module operationStatus 'access-operationstatus.bicep' = if (grantOperationStatus
 }
 
 output actions array = actions
+@description('Name (a GUID) of the custom role definition, for role-assignments.bicep.')
+output roleName string = role.name
+@description('Name of the operation-status reader role definition; empty when not granted.')
+output operationStatusRoleName string = grantOperationStatusRead ? operationStatus.outputs.roleName : ''

@@ -2,13 +2,7 @@
 // Microsoft.App/managedEnvironments/join/action on the environment (linked authorization) when a
 // container app write carries the environment id, as a full PUT does. The app's playbooks PATCH
 // only the changed parts, so this grant is optional: set apiManagedEnvironmentId when ARM answers
-// a playbook with LinkedAuthorizationFailed.
-
-@description('Name of the existing Container Apps managed environment of the API.')
-param managedEnvironmentName string
-
-@description('Principal id of the function app identity.')
-param principalId string
+// a playbook with LinkedAuthorizationFailed. Only the definition: role-assignments.bicep assigns it.
 
 @description('Short token that keeps the custom role name unique per deployment environment.')
 param nameSuffix string
@@ -17,10 +11,6 @@ var actions = [
   'Microsoft.App/managedEnvironments/read'
   'Microsoft.App/managedEnvironments/join/action'
 ]
-
-resource environment 'Microsoft.App/managedEnvironments@2024-03-01' existing = {
-  name: managedEnvironmentName
-}
 
 resource role 'Microsoft.Authorization/roleDefinitions@2022-04-01' = {
   name: guid(resourceGroup().id, 'incident-response-environment-joiner', nameSuffix)
@@ -42,18 +32,6 @@ resource role 'Microsoft.Authorization/roleDefinitions@2022-04-01' = {
   }
 }
 
-resource assignment 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
-  name: guid(environment.id, principalId, role.name)
-  scope: environment
-  properties: {
-    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', role.name)
-    principalId: principalId
-    principalType: 'ServicePrincipal'
-  }
-  // the role is referenced by name only, so state the ordering explicitly
-  dependsOn: [
-    role
-  ]
-}
-
 output actions array = actions
+@description('Name (a GUID) of the custom role definition, for role-assignments.bicep.')
+output roleName string = role.name

@@ -2,11 +2,8 @@
 // update, PostgreSQL restart) answer with an Azure-AsyncOperation / Location URL under
 // /subscriptions/{id}/providers/{namespace}/locations/{region}/..., outside the resource's own
 // scope, so polling them needs these read-only actions at subscription scope. They reveal the
-// status of operations only, not resources.
+// status of operations only, not resources. Only the definition: role-assignments.bicep assigns it.
 targetScope = 'subscription'
-
-@description('Principal id of the function app identity.')
-param principalId string
 
 @description('Short token that keeps the custom role name unique per deployment environment.')
 param nameSuffix string
@@ -37,15 +34,5 @@ resource role 'Microsoft.Authorization/roleDefinitions@2022-04-01' = {
   }
 }
 
-resource assignment 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
-  name: guid(subscription().id, principalId, role.name)
-  properties: {
-    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', role.name)
-    principalId: principalId
-    principalType: 'ServicePrincipal'
-  }
-  // the role is referenced by name only, so state the ordering explicitly
-  dependsOn: [
-    role
-  ]
-}
+@description('Name (a GUID) of the custom role definition, for role-assignments.bicep.')
+output roleName string = role.name

@@ -1,11 +1,6 @@
 // Deployed into the PostgreSQL flexible server's resource group. A custom role holding only what
-// the database playbook and diagnostics call, assigned on that one server.
-
-@description('Name of the existing PostgreSQL flexible server (last segment of POSTGRES_SERVER_ID).')
-param serverName string
-
-@description('Principal id of the function app identity.')
-param principalId string
+// the database playbook and diagnostics call. Only the definition: role-assignments.bicep assigns
+// it on that one server, in a later deployment.
 
 @description('Short token that keeps the custom role name unique per deployment environment.')
 param nameSuffix string
@@ -19,10 +14,6 @@ var actions = [
   // az postgres flexible-server restart [--failover Forced] (playbook step 5)
   'Microsoft.DBforPostgreSQL/flexibleServers/restart/action'
 ]
-
-resource server 'Microsoft.DBforPostgreSQL/flexibleServers@2022-12-01' existing = {
-  name: serverName
-}
 
 resource role 'Microsoft.Authorization/roleDefinitions@2022-04-01' = {
   name: guid(resourceGroup().id, 'incident-response-postgres-restarter', nameSuffix)
@@ -44,27 +35,11 @@ resource role 'Microsoft.Authorization/roleDefinitions@2022-04-01' = {
   }
 }
 
-resource assignment 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
-  name: guid(server.id, principalId, role.name)
-  scope: server
-  properties: {
-    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', role.name)
-    principalId: principalId
-    principalType: 'ServicePrincipal'
-  }
-  // the role is referenced by name only, so state the ordering explicitly
-  dependsOn: [
-    role
-  ]
-}
-
-
 // Polling the restarts: the operation-status URLs live at subscription scope.
 module operationStatus 'access-operationstatus.bicep' = if (grantOperationStatusRead) {
   name: 'ir-opstatus-postgres-${nameSuffix}'
   scope: subscription()
   params: {
-    principalId: principalId
     nameSuffix: nameSuffix
     providerLabel: 'Microsoft.DBforPostgreSQL'
     actions: [
@@ -75,3 +50,7 @@ module operationStatus 'access-operationstatus.bicep' = if (grantOperationStatus
 }
 
 output actions array = actions
+@description('Name (a GUID) of the custom role definition, for role-assignments.bicep.')
+output roleName string = role.name
+@description('Name of the operation-status reader role definition; empty when not granted.')
+output operationStatusRoleName string = grantOperationStatusRead ? operationStatus.outputs.roleName : ''

@@ -1,12 +1,6 @@
 // Deployed into the Redis cache's resource group. A custom role holding only what the Redis
-// playbook and diagnostics call, assigned on that one cache. No listKeys: the app never reads
-// the cache's access keys.
-
-@description('Name of the existing Azure Cache for Redis (last segment of REDIS_CACHE_ID).')
-param cacheName string
-
-@description('Principal id of the function app identity.')
-param principalId string
+// playbook and diagnostics call. Only the definition: role-assignments.bicep assigns it on that
+// one cache, in a later deployment. No listKeys: the app never reads the cache's access keys.
 
 @description('Short token that keeps the custom role name unique per deployment environment.')
 param nameSuffix string
@@ -14,13 +8,11 @@ param nameSuffix string
 var actions = [
   // az redis show: provisioningState (diagnostics)
   'Microsoft.Cache/redis/read'
-  // az redis force-reboot --reboot-type AllNodes (playbook step 5)
+  // az redis force-reboot --reboot-type AllNodes [--shard-id n] (playbook step 5)
   'Microsoft.Cache/redis/forceReboot/action'
+  // Resource Health availabilityStatuses/current of the cache: the only evidence a reboot finished
+  'Microsoft.ResourceHealth/availabilityStatuses/read'
 ]
-
-resource cache 'Microsoft.Cache/redis@2023-08-01' existing = {
-  name: cacheName
-}
 
 resource role 'Microsoft.Authorization/roleDefinitions@2022-04-01' = {
   name: guid(resourceGroup().id, 'incident-response-redis-rebooter', nameSuffix)
@@ -42,18 +34,6 @@ resource role 'Microsoft.Authorization/roleDefinitions@2022-04-01' = {
   }
 }
 
-resource assignment 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
-  name: guid(cache.id, principalId, role.name)
-  scope: cache
-  properties: {
-    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', role.name)
-    principalId: principalId
-    principalType: 'ServicePrincipal'
-  }
-  // the role is referenced by name only, so state the ordering explicitly
-  dependsOn: [
-    role
-  ]
-}
-
 output actions array = actions
+@description('Name (a GUID) of the custom role definition, for role-assignments.bicep.')
+output roleName string = role.name

@@ -1,6 +1,6 @@
 // The action group every alert rule notifies: one webhook receiver that posts the Common Alert
-// Schema to POST /api/alerts with the host's default function key. The key is read at deployment
-// time with listKeys on the app's host/default keys and never leaves ARM.
+// Schema to POST /api/alerts with a key of that one function, never a host key (which opens every
+// route, remediation approval included). The key is read at deployment with listKeys; it stays in ARM.
 
 @description('Name of the action group.')
 param name string
@@ -27,27 +27,32 @@ param aadObjectId string = ''
 @description('Secure webhook: identifier (application id) URI of that application.')
 param aadIdentifierUri string = ''
 
-@description('Secure webhook: tenant id of that application.')
-param aadTenantId string = tenant().tenantId
+@description('Secure webhook: tenant id of that application. Empty: this deployment\'s tenant.')
+param aadTenantId string = ''
 
 resource site 'Microsoft.Web/sites@2024-04-01' existing = {
   name: functionAppName
 }
 
-// Flex Consumption serves host keys through the same ARM action as other plans:
-// POST {site}/host/default/listkeys.
-var alertsUrl = wireWebhook ? 'https://${site.properties.defaultHostName}/api/alerts?code=${listKeys('${site.id}/host/default', '2024-04-01').functionKeys.default}' : ''
+// A function key opens only its function (Learn, "Work with access keys in Azure Functions"); ARM's
+// POST {site}/functions/{name}/listkeys ("Web Apps - List Function Keys") reads post_alert's (functions/alerts.py).
+var alertsUrl = wireWebhook ? 'https://${site.properties.defaultHostName}/api/alerts?code=${listKeys('${site.id}/functions/post_alert', '2024-04-01').default}' : ''
 
 var plainReceiver = {
   name: 'incident-response-alerts'
   serviceUri: alertsUrl
   useCommonAlertSchema: true
 }
+// Secure webhook (Microsoft Learn, "Action groups", Configure authentication for Secure webhook):
+// Azure Monitor's "AzNS AAD Webhook" service principal gets a token for the app registration
+// (objectId, identifierUri) and sends it with every alert; it may, only once that principal holds
+// the registration's app role ActionGroupsSecureWebhook (README, Deploy). The function key stays
+// in the URL: /api/alerts is a FUNCTION-level route.
 var aadReceiver = union(plainReceiver, {
   useAadAuth: true
   objectId: aadObjectId
   identifierUri: aadIdentifierUri
-  tenantId: aadTenantId
+  tenantId: empty(aadTenantId) ? tenant().tenantId : aadTenantId
 })
 
 resource actionGroup 'Microsoft.Insights/actionGroups@2023-01-01' = {

@@ -35,9 +35,22 @@ param api5xxThreshold int = 25
 @minValue(1)
 param apiResponseTimeMs int = 5000
 
-@description('API: replica restart count (cumulative per replica) above which the rule fires.')
+@description('ARM id of the Log Analytics workspace that receives the system logs of the API\'s Container Apps environment (its appLogsConfiguration, or its diagnostic setting). Empty: no replica-restart rule.')
+param apiLogsWorkspaceId string = ''
+
+@description('Table of those system logs: ContainerAppSystemLogs_CL when the environment sends logs to Log Analytics directly, ContainerAppSystemLogs when it sends them through Azure Monitor diagnostic settings.')
+@allowed([
+  'ContainerAppSystemLogs_CL'
+  'ContainerAppSystemLogs'
+])
+param apiSystemLogsTable string = 'ContainerAppSystemLogs_CL'
+
+@description('API: restart and crash events of its replicas in 15 minutes above which the rule fires.')
 @minValue(1)
-param apiRestartThreshold int = 3
+param apiRestartEventsThreshold int = 3
+
+@description('Azure region of the log search alert rule (log alerts are regional; the workspace\'s region is the safe choice).')
+param logAlertLocation string = resourceGroup().location
 
 @description('PostgreSQL: failed connections in 5 minutes above which the rule fires.')
 @minValue(1)
@@ -105,28 +118,6 @@ var metricRules = [
     properties: {
       impact: 'degraded'
       scope: 'all'
-      category: 'api'
-    }
-  }
-  {
-    key: 'api-replica-restarts'
-    targetId: apiContainerAppId
-    description: 'API replicas restarting (more than ${apiRestartThreshold} restarts of a replica). Runbook playbook: API unresponsive, steps 2-5.'
-    severity: 2
-    windowSize: 'PT15M'
-    criterion: {
-      criterionType: 'StaticThresholdCriterion'
-      name: 'ReplicaRestarts'
-      metricNamespace: 'Microsoft.App/containerApps'
-      metricName: 'RestartCount'
-      dimensions: []
-      operator: 'GreaterThan'
-      threshold: apiRestartThreshold
-      timeAggregation: 'Maximum'
-    }
-    properties: {
-      impact: 'degraded'
-      scope: 'some'
       category: 'api'
     }
   }
@@ -259,6 +250,65 @@ resource metricAlerts 'Microsoft.Insights/metricAlerts@2018-03-01' = [for rule i
   }
 }]
 
+// API replicas restarting: a log search alert on the environment's system logs, not a metric rule.
+// RestartCount (Microsoft Learn, "Supported metrics for Microsoft.App/containerApps": "Restart count
+// of container app replicas") is the replica's cumulative restart counter, so any threshold on its
+// Maximum stays crossed for as long as the replica lives: the alert fires once and never resolves,
+// and a second crash loop on the same replica never fires again. The system logs carry one row
+// per restart or crash event (Reason ContainerTerminated, BackOff, ProbeFailed, ...); counting the
+// rows of the last 15 minutes rises with a crash loop and falls back to zero when it stops, so the
+// rule resolves itself (autoMitigate). Columns: ContainerAppName_s / Reason_s in the
+// Log-Analytics-destination table, ContainerAppName / Reason in the resource-specific one
+// (Microsoft Learn, Azure Monitor Logs reference: ContainerAppSystemLogs).
+var apiName = empty(apiContainerAppId) ? '' : last(split(apiContainerAppId, '/'))
+var columnSuffix = apiSystemLogsTable == 'ContainerAppSystemLogs_CL' ? '_s' : ''
+var restartReasons = '"ContainerTerminated", "ContainerCrashing", "ContainerRestarted", "BackOff", "CrashLoopBackOff", "OOMKilled", "ProbeFailed"'
+var restartQuery = '${apiSystemLogsTable} | where ContainerAppName${columnSuffix} =~ "${apiName}" | where Reason${columnSuffix} has_any (${restartReasons})'
+
+resource restartAlert 'Microsoft.Insights/scheduledQueryRules@2023-03-15-preview' = if (!empty(apiContainerAppId) && !empty(apiLogsWorkspaceId)) {
+  name: '${namePrefix}-api-replica-restarts'
+  location: logAlertLocation
+  tags: tags
+  kind: 'LogAlert'
+  properties: {
+    displayName: '${namePrefix}-api-replica-restarts'
+    description: 'API replicas restarting or crashing: more than ${apiRestartEventsThreshold} restart events of ${apiName} in 15 minutes. Runbook playbook: API unresponsive, steps 2-5.'
+    severity: 2
+    enabled: true
+    scopes: [
+      apiLogsWorkspaceId
+    ]
+    evaluationFrequency: 'PT5M'
+    windowSize: 'PT15M'
+    criteria: {
+      allOf: [
+        {
+          query: restartQuery
+          timeAggregation: 'Count'
+          operator: 'GreaterThan'
+          threshold: apiRestartEventsThreshold
+          failingPeriods: {
+            numberOfEvaluationPeriods: 1
+            minFailingPeriodsToAlert: 1
+          }
+        }
+      ]
+    }
+    autoMitigate: true
+    actions: {
+      // a log alert has one set of custom properties for all its action groups
+      actionGroups: concat([
+        actionGroupId
+      ], additionalActionGroupIds)
+      customProperties: union({
+        impact: 'degraded'
+        scope: 'some'
+        category: 'api'
+      }, tenantProps)
+    }
+  }
+}
+
 // Resource Health (activity log) of the API, the database and the cache. Unavailable and Degraded
 // are separate rules so that each carries its own impact.
 var healthRules = [
@@ -367,4 +417,7 @@ resource healthAlerts 'Microsoft.Insights/activityLogAlerts@2020-10-01' = [for r
 }]
 
 output metricRuleKeys array = [for rule in metricRules: rule.key]
+output logRuleKeys array = [
+  'api-replica-restarts'
+]
 output healthRuleKeys array = [for rule in healthRules: rule.key]

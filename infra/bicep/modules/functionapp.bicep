@@ -198,8 +198,36 @@ resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
     REDIS_CACHE_ID: redisCacheId
     REMEDIATION_MODE: remediationMode
     RUNBOOK_FILE: runbookFile
+    RECONCILE_SCHEDULE: reconcileSchedule
+    // Entra ID bearer tokens on the operator routes (on when tenant and audience are both set), and
+    // Azure Monitor's secure-webhook token on POST alerts (README, Security).
+    AUTH_TENANT_ID: authTenantId
+    AUTH_AUDIENCE: authAudience
+    AUTH_OPENID_CONFIG_URL: authOpenIdConfigUrl
+    ALERT_WEBHOOK_AUTH: alertWebhookAuth
   }
 }
+
+// Declared after the other settings' params, with the contract's default, so that the line
+// references of README.md ("Where each runbook resource and each setting lives") stay valid.
+@description('RECONCILE_SCHEDULE: six-field NCRONTAB schedule of the alert-reconciliation timer.')
+param reconcileSchedule string = '0 */2 * * * *'
+
+@description('AUTH_TENANT_ID: Entra ID tenant (GUID) whose access tokens the operator routes accept. Empty: function keys only.')
+param authTenantId string = ''
+
+@description('AUTH_AUDIENCE: comma-separated audiences of those tokens (the app registration\'s application id URI and/or client id). Empty: function keys only.')
+param authAudience string = ''
+
+@description('AUTH_OPENID_CONFIG_URL: OpenID configuration of the tenant (signing keys). Empty: https://login.microsoftonline.com/{tenant}/v2.0/.well-known/openid-configuration.')
+param authOpenIdConfigUrl string = ''
+
+@description('ALERT_WEBHOOK_AUTH: entra makes POST alerts require Azure Monitor\'s secure-webhook token (needs AUTH_TENANT_ID and AUTH_AUDIENCE). Empty: the function key only.')
+@allowed([
+  ''
+  'entra'
+])
+param alertWebhookAuth string = ''
 
 output name string = site.name
 output id string = site.id
