@@ -4,7 +4,6 @@ from __future__ import annotations
 import importlib.util
 import json
 import re
-import re
 import shutil
 import sys
 from importlib import metadata
@@ -35,6 +34,8 @@ CHECKS = {
     "parameters file": lambda root: check_infra.check_parameters_file(root),
     "role assignments": lambda root: check_infra.check_role_assignments(root),
     "alert metrics": lambda root: check_infra.check_alert_metrics(root),
+    "alerts resolve": lambda root: check_infra.check_alerts_resolve(root),
+    "role definitions apart": lambda root: check_infra.check_role_definitions_apart(root),
     "azure.yaml": lambda root: check_infra.check_azure_yaml(root),
 }
 
@@ -85,7 +86,8 @@ def test_every_bicep_file_is_checked():
     names = {p.name for p in check_infra.bicep_files(ROOT)}
     assert {"main.bicep", "functionapp.bicep", "storage.bicep", "keyvault.bicep", "monitoring.bicep",
             "identity.bicep", "actiongroup.bicep", "alerts.bicep", "access-containerapp.bicep",
-            "access-postgres.bicep", "access-redis.bicep", "access-operationstatus.bicep"} <= names
+            "access-postgres.bicep", "access-redis.bicep", "access-operationstatus.bicep",
+            "role-assignments.bicep", "assign-target.bicep", "assign-subscription.bicep"} <= names
 
 
 def test_bicep_app_settings_hold_every_setting_and_identity_settings():
@@ -284,3 +286,129 @@ def test_deploy_doc_maps_every_setting_and_points_at_real_lines():
             path = ROOT / "infra" / "bicep" / "modules" / rel
         assert path.is_file(), rel
         assert int(line) <= len(path.read_text(encoding="utf-8").splitlines()), f"{rel}:{line}"
+
+
+# ---- alerts that resolve (issue 13, point 5) ---------------------------------------------------
+
+def test_a_threshold_on_the_cumulative_restart_count_is_reported(tree):
+    line = append(tree, ALERTS, "var bad = {\n  metricNamespace: 'Microsoft.App/containerApps'\n"
+                                "  metricName: 'RestartCount'\n}\n")
+    problems = messages(check_infra.check_alerts_resolve(tree))
+    assert problems == [f"{ALERTS}:{line + 2}: metric 'RestartCount' of Microsoft.App/containerApps is cumulative "
+                        "per replica: a threshold on it fires once and never resolves; alert on the restart events "
+                        "in the system logs instead"]
+
+
+def test_an_alert_that_does_not_mitigate_is_reported(tree):
+    edit(tree, ALERTS, "autoMitigate: true", "autoMitigate: false")
+    problems = messages(check_infra.check_alerts_resolve(tree))
+    assert len(problems) == 1 and "autoMitigate: false: the alert never resolves by itself" in problems[0]
+
+
+def test_replica_restarts_are_a_log_alert_on_system_logs_that_resolves():
+    text = (ROOT / ALERTS).read_text(encoding="utf-8")
+    assert "metricName: 'RestartCount'" not in text
+    rule = text[text.index("resource restartAlert 'Microsoft.Insights/scheduledQueryRules@"):]
+    rule = rule[:rule.index("\n}\n")]
+    assert "kind: 'LogAlert'" in rule and "autoMitigate: true" in rule and "timeAggregation: 'Count'" in rule
+    assert "apiLogsWorkspaceId" in rule and "windowSize: 'PT15M'" in rule
+    assert "'ContainerAppSystemLogs_CL'" in text and "'ContainerAppSystemLogs'" in text
+    params = json.loads((ROOT / PARAMS).read_text())["parameters"]
+    assert params["apiLogsWorkspaceId"]["value"] == "${API_LOGS_WORKSPACE_ID=}"
+
+
+# ---- role definitions before their assignments (issue 13, point 7) ---------------------------
+
+ACCESS_REDIS = "infra/bicep/modules/access-redis.bicep"
+
+
+def test_a_role_assigned_in_the_file_that_defines_it_is_reported(tree):
+    line = append(tree, ACCESS_REDIS, "resource again 'Microsoft.Authorization/roleAssignments@2022-04-01' = {\n"
+                                      "  name: guid(resourceGroup().id, role.name)\n  properties: {}\n}\n")
+    assert messages(check_infra.check_role_definitions_apart(tree)) == [
+        f"{ACCESS_REDIS}:{line}: role assignment in the file that defines the role: assign it in a later "
+        "deployment (modules/role-assignments.bicep)"]
+
+
+def test_main_assigns_after_the_definitions_and_azd_assigns_in_the_hook():
+    main = (ROOT / "infra/bicep/main.bicep").read_text(encoding="utf-8")
+    module = main[main.index("module roleAssignments 'modules/role-assignments.bicep' = if (assignCustomRoles)"):]
+    depends = module[module.index("dependsOn: ["):module.index("]", module.index("dependsOn: ["))]
+    assert all(m in depends for m in ("apiAccess", "apiEnvironmentAccess", "postgresAccess", "redisAccess"))
+    params = json.loads((ROOT / PARAMS).read_text())["parameters"]
+    assert params["assignCustomRoles"]["value"] == "${ASSIGN_ROLES_IN_TEMPLATE=false}"
+    hooks = check_infra._simple_yaml((ROOT / "azure.yaml").read_text())["hooks"]["postprovision"]
+    assert hooks["posix"]["run"] == "python3 infra/assign_roles.py"
+    assert hooks["windows"]["run"] == "python infra/assign_roles.py"
+    assert assign_roles.TEMPLATE == ROOT / "infra/bicep/modules/role-assignments.bicep"
+    outputs = set(re.findall(r"^output (\w+) ", main, re.M))
+    assert {v for k, v in assign_roles.PARAMETERS.items() if "RoleName" in k or k in ("principalId", "nameSuffix")} \
+        <= outputs
+
+
+_spec_roles = importlib.util.spec_from_file_location("assign_roles", ROOT / "infra" / "assign_roles.py")
+assign_roles = importlib.util.module_from_spec(_spec_roles)
+_spec_roles.loader.exec_module(assign_roles)
+
+ENV = {"AZURE_RESOURCE_GROUP": "rg-ir", "AZURE_IDENTITY_PRINCIPAL_ID": "p-1", "AZURE_RESOURCE_TOKEN": "tok",
+       "REDIS_CACHE_ID": "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Cache/redis/r",
+       "IR_ROLE_REDIS": "role-guid"}
+
+
+class Az:
+    """Stands in for `az deployment group create`: answers from a script, records the calls."""
+
+    def __init__(self, *answers):
+        self.answers, self.calls = list(answers), []
+
+    def __call__(self, argv):
+        import subprocess
+        self.calls.append((list(argv), json.loads(open(argv[argv.index("--parameters") + 1][1:]).read())))
+        code, err = self.answers.pop(0)
+        return subprocess.CompletedProcess(argv, code, "", err)
+
+
+def test_the_hook_retries_while_the_role_definition_replicates():
+    az, slept, said = Az((1, "ERROR: (RoleDefinitionDoesNotExist) The specified role definition with ID "
+                             "'role-guid' does not exist."), (1, "(PrincipalNotFound) Principal p-1 does not exist "
+                                                                "in the directory"), (0, "")), [], []
+    assert assign_roles.assign(ENV, run=az, sleep=slept.append, say=said.append) == 0
+    assert slept == [15, 30] and len(az.calls) == 3
+    argv, params = az.calls[0]
+    assert argv[1:8] == ["deployment", "group", "create", "--resource-group", "rg-ir", "--name",
+                         "ir-role-assignments-tok"]
+    assert {k: v["value"] for k, v in params["parameters"].items() if v["value"]} == {
+        "principalId": "p-1", "nameSuffix": "tok", "redisCacheId": ENV["REDIS_CACHE_ID"], "redisRoleName": "role-guid"}
+
+
+def test_the_hook_stops_at_once_on_any_other_error_and_gives_up_after_its_delays():
+    az, slept = Az((1, "(AuthorizationFailed) The client does not have authorization")), []
+    assert assign_roles.assign(ENV, run=az, sleep=slept.append, say=lambda m: None) == 1
+    assert slept == [] and len(az.calls) == 1
+    az = Az(*[(1, "RoleDefinitionDoesNotExist")] * 3)
+    assert assign_roles.assign(ENV, run=az, sleep=slept.append, delays=(1, 2), say=lambda m: None) == 1
+    assert slept == [1, 2] and len(az.calls) == 3
+
+
+def test_the_hook_has_nothing_to_do_without_targets_and_needs_a_provisioned_identity():
+    said = []
+    no_targets = {k: v for k, v in ENV.items() if not k.startswith(("IR_ROLE", "REDIS"))}
+    assert assign_roles.assign(no_targets, run=Az(), say=said.append) == 0
+    assert assign_roles.assign({**ENV, "AZURE_IDENTITY_PRINCIPAL_ID": ""}, run=Az(), say=said.append) == 1
+    assert "no custom roles to assign" in said[0] and "AZURE_IDENTITY_PRINCIPAL_ID is not set" in said[1]
+
+
+# ---- secure webhook (issue 13, point 12) -------------------------------------------------------
+
+def test_the_secure_webhook_is_a_switch_that_defaults_off():
+    main = (ROOT / "infra/bicep/main.bicep").read_text(encoding="utf-8")
+    assert "param useAadAuth bool = false" in main
+    group = (ROOT / "infra/bicep/modules/actiongroup.bicep").read_text(encoding="utf-8")
+    receiver = group[group.index("var aadReceiver"):group.index("})", group.index("var aadReceiver"))]
+    for key in ("useAadAuth: true", "objectId: aadObjectId", "identifierUri: aadIdentifierUri", "tenantId:"):
+        assert key in receiver
+    assert "useAadAuth ? aadReceiver : plainReceiver" in group
+    params = json.loads((ROOT / PARAMS).read_text())["parameters"]
+    assert {k: params[k]["value"] for k in ("useAadAuth", "aadObjectId", "aadIdentifierUri", "aadTenantId")} == {
+        "useAadAuth": "${ALERT_WEBHOOK_USE_AAD_AUTH=false}", "aadObjectId": "${ALERT_WEBHOOK_AAD_OBJECT_ID=}",
+        "aadIdentifierUri": "${ALERT_WEBHOOK_AAD_IDENTIFIER_URI=}", "aadTenantId": "${ALERT_WEBHOOK_AAD_TENANT_ID=}"}
