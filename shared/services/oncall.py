@@ -42,9 +42,10 @@ def who_is_on_call(*, roster: Roster | None, store: RecordStore, clock: Clock) -
     if roster is None:
         raise PolicyError("runbook.toml has no [oncall] rotations")
     now = clock.now()
+    overrides = [o for o in load_overrides(store) if o.end > now]
     return {"at": iso(now), "oncall": [
-        {**o.to_dict(), "until": iso(roster.next_handoff(o.role, now))}
-        for o in roster.now_all(now, load_overrides(store))]}
+        {**o.to_dict(), "until": iso(roster.holds_until(o, now, overrides))}
+        for o in roster.now_all(now, overrides)]}
 
 
 def list_overrides(*, store: RecordStore, clock: Clock) -> list[dict[str, Any]]:
