@@ -5,6 +5,7 @@ incident and those events in one atomic batch, so the timeline never disagrees w
 """
 from __future__ import annotations
 
+import hashlib
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -23,8 +24,14 @@ AUTOMATION = "automation"
 RECENT_ALERTS = 50  # an incident keeps facts of its latest alerts only: a long storm of stateless
                     # log alerts must not outgrow the entity (each alert's state is its index row)
 MAX_TENANTS = 200   # tenant names kept on the incident (tenants_truncated says when there were more)
-MAX_TARGETS = 20    # target ids kept per alert fact
+MAX_TARGETS = 5     # target ids kept per alert fact (a fact is at most about 3 KB: 50 of them fit with room)
+MAX_FACT_TEXT = 512 # characters kept of a rule name or target id in an alert fact
 MAX_NAME = 200      # characters kept of a tenant name
+
+
+def fingerprint_digest(fingerprint: str) -> str:
+    """A fixed-size stand-in for a fingerprint (rule + up to 100 target ids) in an incident's alert facts."""
+    return hashlib.sha256(fingerprint.encode("utf-8", "surrogatepass")).hexdigest()[:32]
 
 
 @dataclass(frozen=True)
@@ -100,9 +107,10 @@ class Incident:
     def _add_alert(self, alert: Alert, core_ids: frozenset[str]) -> None:
         self.alert_count += 1
         self.firing += 1
-        self.alerts[alert.alert_id] = {"fingerprint": alert.fingerprint, "rule": alert.alert_rule,
+        self.alerts[alert.alert_id] = {"fingerprint": fingerprint_digest(alert.fingerprint),
+                                       "rule": (alert.alert_rule or "")[:MAX_FACT_TEXT] or alert.alert_rule,
                                        "fired_at": iso(alert.fired_at), "resolved_at": None,
-                                       "targets": list(alert.target_ids)[:MAX_TARGETS]}
+                                       "targets": [t[:MAX_FACT_TEXT] for t in alert.target_ids[:MAX_TARGETS]]}
         while len(self.alerts) > RECENT_ALERTS:
             del self.alerts[next(iter(self.alerts))]
         for t in alert.target_ids:
@@ -149,8 +157,9 @@ class Incident:
     def recovered(self, alert: Alert, now: datetime) -> bool:
         """Azure reports the problem of `alert`'s fingerprint over (a recovery notice): its firing alerts
         that the incident still knows are resolved. Returns True when that left none firing."""
+        mine = fingerprint_digest(alert.fingerprint)
         ended = [aid for aid, a in self.alerts.items()
-                 if a["fingerprint"] == alert.fingerprint and not a["resolved_at"]]
+                 if a["fingerprint"] in (mine, alert.fingerprint) and not a["resolved_at"]]
         self.record(now, "recovery", "azure-monitor", f"{alert.monitoring_service} reports recovery: "
                     f"{alert.summary or alert.alert_rule}", alert_id=alert.alert_id)
         done = False

@@ -220,3 +220,19 @@ def test_the_timeline_of_a_long_incident_is_paged(memory_store, clock):
     notes = [e["text"][:9] for e in seen if e["kind"] == "note"]
     assert notes == [f"note {i:04d}" for i in range(450)]
     assert len(json.dumps(first)) < 200_000
+
+
+def test_alert_facts_stay_bounded_however_large_the_alerts(h):
+    from tests.payloads import SUB
+    targets = [f"{SUB}/Microsoft.Web/sites/app-{i:03d}-" + "x" * 3500 for i in range(100)]
+    inc = None
+    for n in range(60):     # 60 alerts of one rule, each naming 100 targets of 3.5 KB and a long rule name
+        body = metric_alert(f"big{n}", target=OTHER_ID, rule="r" * 1000)
+        body["data"]["essentials"]["alertTargetIDs"] = targets
+        out = h.alert(body)
+        assert out["outcome"] in ("created", "correlated"), out
+        inc = inc or out["incident_id"]
+    h.run_for(11)
+    assert health(store=h.store, clock=h.clock, schedule="*/10 * * * * *")["failing_rows"] == 0
+    rec = h.store.get(keys=[keys.incident_key(inc)])[keys.incident_key(inc)]
+    assert sum(len(v) for k, v in rec.data.items() if k.startswith("doc")) < CHUNK * MAX_CHUNKS // 2
