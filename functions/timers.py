@@ -9,6 +9,7 @@ import azure.functions as func
 from shared import bootstrap as b
 from shared.services.outbox import ARM_LANES, NOT_ARM_LANES, deliver
 from shared.services.reconcile import reconcile, subscriptions
+from shared.services.retention import expire
 from shared.services.sweep import ARM, ESC, sweep
 
 bp = func.Blueprint()
@@ -46,3 +47,9 @@ def alert_reconciliation(timer: func.TimerRequest) -> None:
     if report.recovered or report.failed or report.errors:
         log.warning("reconcile: %d alerts read, %d never delivered and ingested now, %d failed, %d unreadable "
                     "subscriptions", report.listed, report.recovered, report.failed, len(report.errors))
+
+
+@bp.timer_trigger(schedule="0 15 3 * * *", arg_name="timer", run_on_startup=False, use_monitor=False)
+def retention(timer: func.TimerRequest) -> None:
+    """Daily at 03:15 UTC: expire alert index and audit rows past runbook.toml's [retention]."""
+    expire(store=b.store(), clock=b.clock(), sections=b.runbook().sections)

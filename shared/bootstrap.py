@@ -71,9 +71,12 @@ def clock():
 
 
 def load_runbook(path: str) -> Runbook:
+    from shared.services.retention import periods
     try:
         with open(path, "rb") as f:
-            return Runbook.from_dict(tomllib.load(f))
+            book = Runbook.from_dict(tomllib.load(f))
+        periods(book.sections)  # validated at start-up like the rest of the file
+        return book
     except OSError as e:
         raise PolicyError(f"RUNBOOK_FILE: cannot read the runbook file ({e.strerror})") from e
     except tomllib.TOMLDecodeError as e:

@@ -1,0 +1,79 @@
+"""Retention: alert index rows and the remediation audit trail are not kept forever.
+
+A daily timer expires what is older than the runbook's `[retention]` periods (the audit trail is
+kept longer than the rest):
+
+    alert|<h>|F / R   de-duplication rows, by the day of the incident they point at (its id carries it)
+    aud|<ISO>|...     audit rows, by their own time (the key starts with it)
+
+Azure Monitor redelivers an alert for minutes, not months, so an expired de-duplication row cannot
+let a redelivery open a second incident. Deletes are ETag-conditional, in batches of 100, bounded
+per run; what is left waits for the next day.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Mapping
+
+from shared.domain.errors import ConcurrencyConflict, PolicyError
+from shared.domain.timeutil import iso
+from shared.ports import Clock, Filter, Op, RecordStore
+
+log = logging.getLogger(__name__)
+DEFAULTS = {"alert_index_days": 90, "audit_days": 400}
+MAX_PER_RUN = 20_000
+
+
+@dataclass
+class RetentionReport:
+    alerts: int = 0
+    audit: int = 0
+
+
+def periods(sections: Mapping[str, Any]) -> tuple[timedelta, timedelta]:
+    """(alert index, audit) retention from runbook.toml's [retention]. Raises PolicyError naming the key."""
+    raw = sections.get("retention", {})
+    if not isinstance(raw, dict):
+        raise PolicyError("retention must be a table")
+    out = []
+    for key, default in DEFAULTS.items():
+        value = raw.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise PolicyError(f"retention.{key} must be a whole number of days, at least 1")
+        out.append(timedelta(days=value))
+    alerts, audit = out
+    if audit < alerts:
+        raise PolicyError("retention.audit_days must be at least retention.alert_index_days: the audit "
+                          "trail is kept longer than the rest")
+    return alerts, audit
+
+
+def expire(*, store: RecordStore, clock: Clock, sections: Mapping[str, Any]) -> RetentionReport:
+    """Delete expired alert index and audit rows. Raises StoreUnavailable, PolicyError."""
+    keep_alerts, keep_audit = periods(sections)
+    now = clock.now()
+    report = RetentionReport()
+    cutoff_day = (now - keep_alerts).strftime("%Y%m%d")
+    report.alerts = _delete(store, "alert|", "alert}", [Filter("incident_id", "lt", f"INC-{cutoff_day}")])
+    report.audit = _delete(store, "aud|", f"aud|{iso(now - keep_audit)}", [])
+    if report.alerts or report.audit:
+        log.info("retention: %d alert index rows and %d audit rows expired", report.alerts, report.audit)
+    return report
+
+
+def _delete(store: RecordStore, start: str, end: str, filters: list[Filter]) -> int:
+    deleted, after = 0, None
+    while deleted < MAX_PER_RUN:
+        page = store.scan(start=start, end=end, filters=filters, limit=100, after=after)
+        if page.records:
+            try:
+                store.commit(ops=[Op("delete", r.key, etag=r.etag) for r in page.records])
+                deleted += len(page.records)
+            except ConcurrencyConflict:
+                pass  # a row changed or went meanwhile: the next run sees it again
+        if page.continuation is None:
+            return deleted
+        after = page.continuation
+    return deleted
