@@ -35,7 +35,9 @@ def health(*, store: RecordStore, clock: Clock, schedule: str, config_errors: Se
     limit = STALE_TICKS * tick_seconds(schedule)
     age = (now - last).total_seconds() if last else None
     fresh = age is not None and -limit <= age <= limit  # a sweep "in the future" is another clock's
-    failing = store.scan(start="due|", end="due}", filters=[Filter("failures", "gt", 0)], limit=500).records
+    # a failing row keeps the key of the moment it fell due: only rows due by now can be failing
+    failing = store.scan(start="due|", end=f"due|{iso(now)}~", filters=[Filter("failures", "gt", 0)],
+                         limit=500).records
     healthy = fresh and not config_errors
     status = "ok" if healthy and not failing else "degraded" if healthy else \
         "misconfigured" if config_errors else "stale"
