@@ -5,7 +5,8 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Mapping
 
-from shared.domain.calendar import BusinessCalendar, SlaPolicy
+from shared.domain.calendar import BusinessCalendar
+from shared.domain.sla import SlaPolicy
 from shared.domain.classification import Rule, parse_rules
 from shared.domain.errors import PolicyError
 from shared.domain.escalation import Step, parse_ladders

@@ -9,7 +9,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from shared.domain.calendar import RUNBOOK_SLA, BusinessCalendar, SlaPolicy, Target
+from shared.domain.calendar import BusinessCalendar
+from shared.domain.sla import RUNBOOK_SLA, SlaPolicy, Target
 from shared.domain.errors import PolicyError
 
 BERLIN = ZoneInfo("Europe/Berlin")
