@@ -8,7 +8,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Iterable
 
 from shared.domain.alerts import Alert
 from shared.domain.classification import Classification, severity_rank
@@ -141,6 +141,22 @@ class Incident:
             return True
         return rose
 
+    def expected_effect(self, alert: Alert, remediation: dict[str, Any], now: datetime,
+                        core_ids: frozenset[str]) -> None:
+        """Add an alert that one of its own remediations explains (Resource Health reporting the restart it
+        made): recorded as such, it neither raises the severity nor plans anything; it fires until its
+        recovery notice, and the stability window waits for that."""
+        self._add_alert(alert, core_ids)
+        self.record(now, "alert-expected", "azure-monitor",
+                    f"Expected effect of remediation {remediation['id']} ({remediation['playbook']}, "
+                    f"{remediation['status']}): '{alert.summary or alert.alert_rule or alert.alert_id}'"
+                    f" (cause {alert.health_cause or 'not given'}); severity unchanged",
+                    alert_id=alert.alert_id, remediation_id=remediation["id"])
+        if self.phase == "monitoring":
+            self.phase, self.monitoring_since = "identified", None
+            self.record(now, "phase", AUTOMATION, "The remediation's own effect is reported: monitoring "
+                        "starts again when the resource is back")
+
     def resolve_alert(self, alert_id: str, rule: str | None, resolved_at: datetime, now: datetime) -> bool:
         """Mark one of its firing alerts resolved (the caller knows it fired here and had not resolved).
         Returns True when that left every alert resolved (phase monitoring)."""
@@ -167,7 +183,7 @@ class Incident:
             done = self.resolve_alert(aid, self.alerts[aid].get("rule"), alert.fired_at, now) or done
         return done
 
-    def add_tenants(self, names) -> None:
+    def add_tenants(self, names: Iterable[str]) -> None:
         """Union in affected tenants, bounded: the first MAX_TENANTS names (sorted) are kept and
         `tenants_truncated` says there were more."""
         merged = sorted(set(self.tenants) | {str(n)[:MAX_NAME] for n in names})

@@ -172,7 +172,7 @@ def _mode(value: Any, where: str, *, allow_empty: bool) -> str:
     if value not in MODES:
         raise PolicyError(f"{where} must be one of {', '.join(MODES)}{' or empty' if allow_empty else ''},"
                           f" not {value!r}")
-    return value
+    return str(value)
 
 
 def _number(raw: Mapping[str, Any], key: str, where: str, default: float, *, integer: bool = False,

@@ -59,7 +59,7 @@ def _rollback(plan: Plan, p: Mapping[str, Any], app: ContainerAppStatus, revisio
             return f"the rollback target {target} is now inactive"
         if by_name[target].traffic_weight == 100:
             return f"{target} already receives 100% of traffic: nothing left to do"
-        bad = by_name.get(planned_from)
+        bad = by_name.get(planned_from) if isinstance(planned_from, str) else None
         if planned_from and (bad is None or bad.traffic_weight == 0):
             serving = {r.name: r.traffic_weight for r in revisions if r.traffic_weight}
             return f"{planned_from} no longer receives traffic (now {serving}): someone already moved it"

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -56,4 +57,4 @@ class ArmResult:
     resource_id: str
     request_id: str | None               # x-ms-request-id of the write
     status: str                          # "Succeeded", "Failed", "TimedOut"
-    detail: dict = field(default_factory=dict)
+    detail: dict[str, Any] = field(default_factory=dict)

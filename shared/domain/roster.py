@@ -89,7 +89,7 @@ class Override:
     def covers(self, at: datetime) -> bool:
         return self.start <= at < self.end
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {"id": self.id, "role": self.role, "person": self.person, "start": iso(self.start),
                 "end": iso(self.end), "created_by": self.created_by, "reason": self.reason,
                 "created_at": iso(self.created_at)}
@@ -97,7 +97,10 @@ class Override:
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Override:
         """Rebuild a stored override (as written by to_dict; trusted data)."""
-        return cls(d["id"], d["role"], d["person"], parse_iso(d["start"]), parse_iso(d["end"]),
+        start, end = parse_iso(d["start"]), parse_iso(d["end"])
+        if start is None or end is None:
+            raise ValueError(f"override {d.get('id')} has no start or end")
+        return cls(d["id"], d["role"], d["person"], start, end,
                    d.get("created_by", ""), d.get("reason", ""), parse_iso(d.get("created_at")))
 
 
@@ -108,7 +111,7 @@ class OnCall:
     source: str  # "rotation" | "override"
     override_id: str | None = None
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {"person": self.person, "role": self.role, "source": self.source,
                 "override_id": self.override_id}
 
@@ -192,7 +195,7 @@ def _text(body: Mapping[str, Any], key: str, limit: int, required: bool = True) 
     return value.strip()
 
 
-def validate_override(body: Any, now: datetime) -> dict:
+def validate_override(body: Any, now: datetime) -> dict[str, Any]:
     """Check a request to create an override; return it normalised (times as ISO-8601 UTC, Z).
 
     Fields: role (one of ROLES), person, start, end (ISO-8601; a Z or offset, naive means UTC),

@@ -126,7 +126,7 @@ class SlaPolicy:
         return t.response.due(opened_at, calendar), t.resolution.due(opened_at, calendar)
 
     def sla_status(self, severity: str, opened_at: datetime, acknowledged_at: datetime | None,
-                   resolved_at: datetime | None, now: datetime, calendar: BusinessCalendar) -> dict:
+                   resolved_at: datetime | None, now: datetime, calendar: BusinessCalendar) -> dict[str, Any]:
         """Due times (ISO-8601 UTC, Z) and whether each clock is breached as of `now`.
 
         The response clock stops at acknowledgement or resolution, whichever is first; the
@@ -160,7 +160,8 @@ class SlaPolicy:
         return None if pir is None else pir.due(resolved_at, calendar)
 
     @staticmethod
-    def _met(ack: datetime | None, res: datetime | None, now: datetime) -> tuple:
+    def _met(ack: datetime | None, res: datetime | None,
+             now: datetime) -> tuple[datetime | None, datetime | None, datetime]:
         # (response met at, resolution met at, now) in UTC: resolving also answers the page.
         ack, res = (None if t is None else require_utc(t, "ack/resolved") for t in (ack, res))
         return min(filter(None, (ack, res)), default=None), res, require_utc(now, "now")

@@ -29,6 +29,9 @@ def instant(value: object, path: str) -> datetime:
     try:
         if not isinstance(value, str) or not value.strip() or len(value) > MAX_INSTANT:
             raise ValueError(value)
-        return parse_iso(value.strip())
+        parsed = parse_iso(value.strip())
+        if parsed is None:
+            raise ValueError(value)
+        return parsed
     except (ValueError, OverflowError):
         raise InvalidInput(path, "must be an ISO-8601 date-time such as 2026-11-27T22:00:00Z") from None
