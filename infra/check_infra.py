@@ -15,7 +15,8 @@ Each check is a function ``check_*(root) -> list[Problem]`` usable on its own:
 - ``main.parameters.json`` only names params of ``main.bicep`` and covers every required one;
 - role assignments have ``guid()`` names and role-definition ids are named variables;
 - alert rules use metric names that exist for their resource type;
-- alert rules resolve: none sets ``autoMitigate: false`` or thresholds a cumulative counter;
+- alert rules resolve: none sets ``autoMitigate: false`` or thresholds a cumulative counter, and a
+  Resource Health filter on ``properties.currentHealthStatus`` lets ``Available`` through;
 - custom role definitions and their assignments are in different files (deployments);
 - ``azure.yaml`` deploys service ``api`` (python, function host, project root ``.``).
 """
@@ -477,14 +478,40 @@ def check_alert_metrics(root: Path) -> list[Problem]:
     return problems
 
 
+HEALTH_STATUS_FIELD = "properties.currentHealthStatus"
+
+
+def _health_status_filter(any_of) -> list[tuple[object, str | None]]:
+    """(node, literal status or None) of each currentHealthStatus condition of an ``anyOf`` array."""
+    found = []
+    for item in _named(any_of) if any_of is not None and any_of.type == "array" else []:
+        props = _properties(item) if item.type == "object" else {}
+        if "field" in props and _string_value(_property_value(props["field"])) == HEALTH_STATUS_FIELD:
+            equals = props.get("equals")
+            found.append((item, _string_value(_property_value(equals)) if equals is not None else None))
+    return found
+
+
 def check_alerts_resolve(root: Path) -> list[Problem]:
-    """Alert rules resolve by themselves: no ``autoMitigate: false``, no threshold on a cumulative metric."""
+    """Alert rules resolve by themselves: no ``autoMitigate: false``, no threshold on a cumulative metric,
+    no Resource Health status filter without Available. Activity-log alerts only ever fire, so Resource
+    Health's Available event is the only notice that a resource is back (modules/alerts.bicep)."""
     problems: list[Problem] = []
     for path in bicep_files(root):
         for node in _walk(parse_bicep(path).root_node):
             if node.type != "object":
                 continue
             props = _properties(node)
+            statuses = _health_status_filter(_property_value(props["anyOf"])) if "anyOf" in props else []
+            if any(value is None for _, value in statuses):
+                problems.append(Problem(_rel(root, path), _line(props["anyOf"]),
+                                        f"{HEALTH_STATUS_FIELD} compared with a computed value: list the "
+                                        "statuses literally, Available among them"))
+            elif statuses and "available" not in {value.lower() for _, value in statuses}:
+                problems.append(Problem(_rel(root, path), _line(props["anyOf"]),
+                                        f"Resource Health filter on {HEALTH_STATUS_FIELD} without Available: "
+                                        "activity-log alerts never resolve, so nothing would report the "
+                                        "resource back"))
             mitigate = props.get("autoMitigate")
             if mitigate is not None and _text(_property_value(mitigate)).strip() == "false":
                 problems.append(Problem(_rel(root, path), _line(mitigate),

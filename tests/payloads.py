@@ -50,3 +50,45 @@ def resolved(body: dict[str, Any], at: str = "2026-11-27T03:05:00Z") -> dict[str
     out["data"]["essentials"]["monitorCondition"] = "Resolved"
     out["data"]["essentials"]["resolvedDateTime"] = at
     return out
+
+
+SUBSCRIPTION_ID = SUB.split("/resourceGroups/")[0]
+_ALERTS = "/subscriptions/11111111-1111-1111-1111-111111111111/providers/Microsoft.AlertsManagement/alerts"
+
+
+def resource_health(alert_id: str, *, target: str = PG_ID, status: str = "Unavailable", previous: str = "Available",
+                    cause: str | None = "PlatformInitiated", rule: str = "ir-prod-postgres-health",
+                    fired: str = "2026-11-27T03:00:00Z", event_status: str | None = None,
+                    title: str | None = None) -> dict[str, Any]:
+    """A Resource Health alert: Microsoft's test payload (tests/events/test-resourcehealth-fired.json,
+    alerts-payload-samples.md "Resource health alert") on `target`, with the given currentHealthStatus,
+    previousHealthStatus and cause (None: null, as Azure may send it). alertContext.status stays the
+    sample's "Active" unless `event_status` says otherwise."""
+    body = event("test-resourcehealth-fired.json")
+    ess, context = body["data"]["essentials"], body["data"]["alertContext"]
+    ess.update(alertId=f"{_ALERTS}/{alert_id}", alertRule=rule, alertTargetIDs=[target.lower()],
+               configurationItems=[target.rsplit("/", 1)[-1]], firedDateTime=fired)
+    context.update(eventTimestamp=fired, submissionTimestamp=fired)
+    context["properties"].update(currentHealthStatus=status, previousHealthStatus=previous, cause=cause)
+    if title is not None:
+        context["properties"]["title"] = title
+    if event_status is not None:
+        context["status"] = event_status
+    return body
+
+
+def service_health(alert_id: str, *, tracking_id: str, stage: str = "Active", rule: str = "ir-prod-service-health",
+                   fired: str = "2026-11-27T03:00:00Z", title: str = "Azure Database for PostgreSQL - West Europe"
+                   ) -> dict[str, Any]:
+    """A Service Health alert: Microsoft's test payload (tests/events/test-servicehealth-fired.json,
+    alerts-payload-samples.md "Service health alert", where it arrives Fired at stage Resolved) for one
+    Azure incident (`tracking_id`) at `stage`; alertContext.status is Resolved at stage Resolved, else
+    Active (the schema's two values)."""
+    body = event("test-servicehealth-fired.json")
+    ess, context = body["data"]["essentials"], body["data"]["alertContext"]
+    ess.update(alertId=f"{_ALERTS}/{alert_id}", alertRule=rule, alertTargetIDs=[SUBSCRIPTION_ID],
+               firedDateTime=fired)
+    context.update(eventTimestamp=fired, submissionTimestamp=fired,
+                   status="Resolved" if stage.lower() == "resolved" else "Active")
+    context["properties"].update(trackingId=tracking_id, stage=stage, title=title, defaultLanguageTitle=title)
+    return body

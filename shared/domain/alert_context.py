@@ -155,3 +155,45 @@ def _budget_hint(context: Mapping[str, Any]) -> str:
 def budget_id(context: Mapping[str, Any]) -> str | None:
     """The budget's ARM id (CostAlerts alertContext.AlertData.BudgetId), or None."""
     return opt_str(dig(context, "AlertData", "BudgetId"))
+
+
+# Resource Health (Microsoft Learn, "Azure Activity Log event schema", section "Resource health category",
+# https://learn.microsoft.com/azure/azure-monitor/platform/activity-log-schema: properties.currentHealthStatus
+# is one of Available, Unavailable, Degraded and Unknown; properties.cause is UserInitiated or
+# PlatformInitiated). The common schema carries that event's properties in alertContext.properties
+# (tests/events/test-resourcehealth-fired.json). ServiceHealth: trackingId and stage, same place
+# (tests/events/test-servicehealth-fired.json); their meaning: Learn, "Service Health notifications",
+# https://learn.microsoft.com/azure/service-health/service-health-notifications-properties.
+_HEALTH = {w.lower(): w for w in ("Available", "Unavailable", "Degraded", "Unknown")}
+_CAUSES = {w.lower(): w for w in ("UserInitiated", "PlatformInitiated")}
+
+
+def _props(context: Mapping[str, Any]) -> Mapping[str, Any]:
+    props = context.get("properties")
+    return props if isinstance(props, dict) else {}
+
+
+def health_status(context: Mapping[str, Any]) -> str | None:
+    """Resource Health: properties.currentHealthStatus, in the docs' spelling when known, else as sent."""
+    word = opt_str(_props(context).get("currentHealthStatus"), MAX_LABEL)
+    return _HEALTH.get(word.lower(), word) if word else None
+
+
+def health_cause(context: Mapping[str, Any]) -> str | None:
+    """Resource Health: properties.cause; None when Azure leaves it out ("It's possible for the cause field
+    to be null in some events", Learn: "Create and configure Resource Health alerts",
+    https://learn.microsoft.com/azure/service-health/resource-health-alert-arm-template-guide)."""
+    word = opt_str(_props(context).get("cause"), MAX_LABEL)
+    return _CAUSES.get(word.lower(), word) if word else None
+
+
+def tracking_id(context: Mapping[str, Any]) -> str | None:
+    """ServiceHealth: properties.trackingId, "the incident this event is associated with. Use this tracking
+    ID to correlate the events related to an incident" (Learn: "Service Health notifications")."""
+    return opt_str(_props(context).get("trackingId"), MAX_LABEL)
+
+
+def stage(context: Mapping[str, Any]) -> str | None:
+    """ServiceHealth: properties.stage (Active, Resolved, RCA; for maintenance also Planned, InProgress,
+    Canceled, Rescheduled, Complete)."""
+    return opt_str(_props(context).get("stage"), MAX_LABEL)

@@ -52,13 +52,40 @@ class Alert:
     operation_name: str | None = None  # activity-log kinds: alertContext.operationName
     event_level: str | None = None     # activity-log kinds: "Informational", "Warning", ... (ints mapped)
     event_status: str | None = None    # activity-log kinds: alertContext.status ("Active", "Resolved", ...)
+    health_status: str | None = None   # Resource Health: properties.currentHealthStatus ("Available", "Degraded",
+                                       # "Unavailable", "Unknown")
+    health_cause: str | None = None    # Resource Health: properties.cause ("UserInitiated", "PlatformInitiated"),
+                                       # None when Azure leaves it out
+    tracking_id: str | None = None     # ServiceHealth: properties.trackingId (one Azure incident, every update)
+    stage: str | None = None           # ServiceHealth: properties.stage ("Active", "Resolved", "RCA", ...)
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def fingerprint(self) -> str:
-        """Alert rule + targets, case-insensitively: the key that groups refirings of one problem."""
+        """The key that groups the notices of one problem, case-insensitively: alert rule + targets.
+
+        Two kinds are keyed otherwise, because their alerts are stateless (activity-log alerts only ever
+        arrive Fired) and a later notice of the same problem must find the incident the first one opened:
+        Resource Health by the resource alone, so that its Available event resolves what its Unavailable or
+        Degraded event opened whichever rule sent either; ServiceHealth by the tracking id (Learn: "Use this
+        tracking ID to correlate the events related to an incident"), so that a Resolved of one Azure
+        incident leaves the others open. Without a tracking id (an alert read back without its
+        alertContext), rule + targets."""
+        if self.monitoring_service == "Resource Health" and self.target_ids:
+            return "resource health|" + ",".join(sorted(self.target_ids))
+        if self.monitoring_service == "ServiceHealth" and self.tracking_id:
+            return "servicehealth|" + self.tracking_id.lower()
         rule = (self.alert_rule_id or self.alert_rule or self.monitoring_service or "").lower()
         return rule + "|" + ",".join(sorted(self.target_ids))
+
+    @property
+    def fingerprint_basis(self) -> str:
+        """What two alerts of one fingerprint share, in words (for the timeline)."""
+        if self.fingerprint.startswith("resource health|"):
+            return "Resource Health of the same resource"
+        if self.fingerprint.startswith("servicehealth|"):
+            return f"the same Service Health incident (tracking id {self.tracking_id})"
+        return "same alert rule and target"
 
     @property
     def is_resolved(self) -> bool:
@@ -66,18 +93,14 @@ class Alert:
 
     @property
     def is_recovery_notice(self) -> bool:
-        """A notice that a problem is over, which Azure sends as a new *Fired* alert: Service Health
-        at stage (or status) Resolved, Resource Health back to Available. It must not open an incident."""
-        data = self.raw.get("data") if isinstance(self.raw, Mapping) else None
-        context = data.get("alertContext") if isinstance(data, Mapping) else None
-        if not isinstance(context, Mapping):
-            return False
-        props = context.get("properties") if isinstance(context.get("properties"), Mapping) else {}
+        """A notice that a problem is over, which Azure sends as a new *Fired* alert: Service Health at a
+        closing stage (Resolved, RCA, Complete, Canceled) or status Resolved, Resource Health back to
+        Available (or its event Resolved). It must not open an incident."""
+        status = (self.event_status or "").lower()
         if self.monitoring_service == "ServiceHealth":
-            return "resolved" in {str(props.get("stage", "")).lower(), str(self.event_status or "").lower()}
+            return (self.stage or "").lower() in _SERVICE_HEALTH_OVER or status == "resolved"
         if self.monitoring_service == "Resource Health":
-            return str(props.get("currentHealthStatus", "")).lower() == "available" or \
-                str(self.event_status or "").lower() == "resolved"
+            return (self.health_status or "").lower() == "available" or status == "resolved"
         return False
 
 
@@ -90,6 +113,9 @@ _SERVICES = {k.replace(" ", "").replace("-", "").lower(): v for k, v in {
     "Prometheus": "Prometheus", "Simple Log Alert": "Simple Log Alert",
 }.items()}
 _SIGNALS = {"metric": "Metric", "log": "Log", "activitylog": "Activity Log"}
+# Stages after which a Service Health event has nothing more to say (Learn, "Service Health notifications":
+# Incident and Security go Active, Resolved, RCA; Maintenance ends Resolved, Complete or Canceled).
+_SERVICE_HEALTH_OVER = frozenset({"resolved", "rca", "complete", "canceled", "cancelled"})
 _SUMMARY_MAX = 200
 E = "$.data.essentials"
 
@@ -171,6 +197,10 @@ def parse_alert(payload: Any) -> Alert:
         operation_name=opt_str(context.get("operationName"), MAX_VALUE),
         event_level=ctx.event_level(context.get("level")),
         event_status=opt_str(context.get("status"), MAX_LABEL),
+        health_status=ctx.health_status(context) if service == "Resource Health" else None,
+        health_cause=ctx.health_cause(context) if service == "Resource Health" else None,
+        tracking_id=ctx.tracking_id(context) if service == "ServiceHealth" else None,
+        stage=ctx.stage(context) if service == "ServiceHealth" else None,
         raw=payload,
     )
 

@@ -27,7 +27,11 @@ _SCOPE_WORDS = {"all": "all", "all users": "all", "affecting all users": "all", 
                 "some users": "some", "affecting some users": "some", "one": "one", "one user": "one",
                 "single": "one", "single tenant": "one", "affecting one user": "one"}
 MATCH_FIELDS = ("alert_rule", "monitoring_service", "signal_type", "metric_name", "target_type",
-                "target", "azure_severity", "category")
+                "target", "azure_severity", "category", "health_status")
+# Resource Health says how bad it is in currentHealthStatus; its alerts' Azure severity is whatever the
+# activity-log rule was given (Sev4 in Microsoft's samples), so the status, not the severity, is the
+# default impact. Available is a recovery notice and never classified; Unknown says nothing.
+HEALTH_IMPACTS = {"unavailable": "core", "degraded": "degraded"}
 
 
 def severity_rank(sev: str) -> int:
@@ -85,6 +89,8 @@ def _field_matches(name: str, wanted: tuple[str, ...], alert: Alert, core: Mappi
         return alert.severity is not None and f"sev{alert.severity}" in wanted
     if name == "category":
         return any_glob([str(alert.custom_properties.get("category", ""))])
+    if name == "health_status":  # Resource Health: currentHealthStatus
+        return any_glob([alert.health_status or ""])
     return False
 
 
@@ -202,6 +208,10 @@ def classify(alert: Alert, rules: Sequence[Rule], core: Mapping[str, str]) -> Cl
         impact = impact or rule.impact
         scope = scope or rule.scope
         sources.append(f"rule '{rule.name}'")
+    health = HEALTH_IMPACTS.get((alert.health_status or "").lower())
+    if impact is None and health:
+        impact = health
+        sources.append(f"Resource Health {alert.health_status}")
     if impact is None:
         impact = {0: "core", 1: "degraded", 2: "degraded"}.get(alert.severity, "minor")
         sources.append(f"default for {sev_word}")

@@ -5,6 +5,10 @@ of its fingerprint, counter, silences, overrides and core-resource rows, then on
 the incident, its timeline, its index rows, its schedule and the pages of its 0-minute step
 (3 round trips). Races are settled by the batch's conditions: the loser re-reads and finds the
 winner's incident.
+
+Resource Health reports the app's own remediations too: restarting PostgreSQL or rebooting Redis makes
+the resource Unavailable (cause UserInitiated). Such an event joins the incident whose remediation acted
+on that resource as an expected effect, found through the resource's `res|` row (one more read).
 """
 from __future__ import annotations
 
@@ -12,7 +16,7 @@ import logging
 import random
 import time
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Callable
 
 from shared.domain.alerts import Alert, parse_alert
@@ -30,6 +34,9 @@ from shared.services.schedule import schedule_for
 
 log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 12
+# Azure's clock (firedDateTime) against ours (a remediation's started_at): an effect a little "before"
+# its cause is the two clocks disagreeing, not another cause.
+CLOCK_SKEW = timedelta(minutes=2)
 
 
 @dataclass(frozen=True)
@@ -84,7 +91,13 @@ def _fired(alert: Alert, repo: IncidentRepository, clock: Clock, runbook: Runboo
     c = classify(alert, runbook.rules, core)
     # written with the incident, in the same batch: this alert, its fingerprint, its core resources
     index = [Op("upsert", fkey, {}), *[Op("upsert", rk, {"last_at": iso(now)}) for rk in rkeys]]
-    for incident_id, why in _candidates(rows, fkey, rkeys, now, runbook).items():
+    if _maybe_own_action(alert):
+        expected = _expected(alert, [rows[rk] for rk in rkeys if rk in rows], repo, runbook, now, core_ids)
+        if expected is not None:
+            inc, etag = expected
+            repo.store.commit(ops=repo.save_ops(inc, etag, schedule_for(inc, runbook)) + _indexed(inc, akey, index))
+            return IntakeResult(inc.id, "correlated", inc.severity)
+    for incident_id, why in _candidates(rows, fkey, rkeys, now, runbook, alert).items():
         try:
             inc, etag = repo.load(incident_id)
         except NotFound:  # a dangling index row is not an error: open a new incident
@@ -120,16 +133,63 @@ def _fired(alert: Alert, repo: IncidentRepository, clock: Clock, runbook: Runboo
     return IntakeResult(inc.id, "created", inc.severity)
 
 
-def _candidates(rows: dict, fkey: str, rkeys: list[str], now: datetime, runbook: Runbook) -> dict[str, str]:
+def _candidates(rows: dict, fkey: str, rkeys: list[str], now: datetime, runbook: Runbook,
+                alert: Alert) -> dict[str, str]:
     """Open incidents this alert may join, and why: same fingerprint, or same core resource recently."""
     found: dict[str, str] = {}
     if fkey in rows:
-        found[rows[fkey].data["incident_id"]] = "same alert rule and target"
+        found[rows[fkey].data["incident_id"]] = alert.fingerprint_basis
     for rk in rkeys:
         r = rows.get(rk)
         if r and now - parse_iso(r.data["last_at"]) <= runbook.correlation_window:
             found.setdefault(r.data["incident_id"], "same core resource within the correlation window")
     return found
+
+
+def _maybe_own_action(alert: Alert) -> bool:
+    """Resource Health reports a resource down by a user's hand (a remediation's restart is one), or does not
+    say why: Azure may log a transition before it knows its cause (Learn, "Create and configure Resource
+    Health alerts": "It's possible for the cause field to be null in some events")."""
+    return (alert.health_status or "").lower() in ("unavailable", "degraded") and \
+        (alert.health_cause or "UserInitiated").lower() == "userinitiated"
+
+
+def _expected(alert: Alert, resource_rows: list, repo: IncidentRepository, runbook: Runbook, now: datetime,
+              core_ids: frozenset[str]) -> tuple[Incident, str] | None:
+    """The open incident (and its ETag) whose remediation acted on the alert's resource, with the alert added
+    as that remediation's expected effect; None when no remediation explains it. The candidate is the last
+    incident of the resource (its `res|` row): a remediation acts only on a resource its incident had an
+    alert on."""
+    for row in resource_rows:
+        try:
+            inc, etag = repo.load(row.data["incident_id"])
+        except NotFound:
+            continue
+        entry = _explaining(inc, alert, runbook.remediation.verify_after) if inc.is_open else None
+        if entry is not None:
+            inc.expected_effect(alert, entry, now, core_ids)
+            log.info("incident %s: %s is the expected effect of %s", inc.id, alert.alert_id, entry["id"],
+                     extra={"incident_id": inc.id})
+            return inc, etag
+    return None
+
+
+def _explaining(inc: Incident, alert: Alert, verify_after: timedelta) -> dict[str, Any] | None:
+    """The remediation of `inc` that acted on the alert's resource when the alert fired: executing or
+    verifying, or finished at most its verification window before (Resource Health reports late)."""
+    for entry in reversed(inc.remediations):
+        execution = entry.get("execution") or {}
+        started = parse_iso(execution.get("started_at"))
+        if started is None or (entry.get("resource_id") or "").lower() not in alert.target_ids \
+                or alert.fired_at < started - CLOCK_SKEW:
+            continue
+        if entry["status"] in ("executing", "verifying"):
+            return entry
+        finished = parse_iso(execution.get("finished_at")) or started
+        until = parse_iso((entry.get("verification") or {}).get("until")) or finished + verify_after
+        if entry["status"] in ("succeeded", "failed") and alert.fired_at <= until:
+            return entry
+    return None
 
 
 def _indexed(inc: Incident, akey: str, index: list[Op]) -> list[Op]:

@@ -309,67 +309,38 @@ resource restartAlert 'Microsoft.Insights/scheduledQueryRules@2023-03-15-preview
   }
 }
 
-// Resource Health (activity log) of the API, the database and the cache. Unavailable and Degraded
-// are separate rules so that each carries its own impact.
+// Resource Health (activity log) of the API, the database and the cache: one rule per resource, sending
+// every transition to Available, Degraded or Unavailable (anyOf on properties.currentHealthStatus, as in
+// Microsoft Learn "Create and configure Resource Health alerts", section "Adjusting the Resource Health
+// alerts to avoid Unknown events"; each anyOf holds one field, as that article requires:
+// https://learn.microsoft.com/azure/service-health/resource-health-alert-arm-template-guide).
+// Activity-log alerts are stateless: they only ever arrive Fired, never Resolved, so the Available event
+// is the only word that a resource is back. A rule per status (Unavailable, Degraded) dropped it, and
+// would have sent it under another rule than the one that opened the incident. The app classifies each
+// event by its currentHealthStatus (Unavailable core, Degraded degraded; runbook.toml may say otherwise)
+// and keys it on the resource, so an Available event resolves what that resource's Unavailable or
+// Degraded event opened. The webhook properties therefore carry no impact or scope: they would apply to
+// every status. Unknown (and events without a status, such as some Updated ones) stay out: they say
+// nothing new.
 var healthRules = [
   {
-    key: 'api-health-unavailable'
+    key: 'api-health'
     targetId: apiContainerAppId
-    status: 'Unavailable'
     properties: {
-      impact: 'core'
-      scope: 'all'
       category: 'api'
     }
   }
   {
-    key: 'api-health-degraded'
-    targetId: apiContainerAppId
-    status: 'Degraded'
-    properties: {
-      impact: 'degraded'
-      scope: 'all'
-      category: 'api'
-    }
-  }
-  {
-    key: 'postgres-health-unavailable'
+    key: 'postgres-health'
     targetId: postgresServerId
-    status: 'Unavailable'
     properties: {
-      impact: 'core'
-      scope: 'all'
-      severity: 'SEV-1'
       category: 'database'
     }
   }
   {
-    key: 'postgres-health-degraded'
-    targetId: postgresServerId
-    status: 'Degraded'
-    properties: {
-      impact: 'degraded'
-      scope: 'all'
-      category: 'database'
-    }
-  }
-  {
-    key: 'redis-health-unavailable'
+    key: 'redis-health'
     targetId: redisCacheId
-    status: 'Unavailable'
     properties: {
-      impact: 'degraded'
-      scope: 'all'
-      category: 'cache'
-    }
-  }
-  {
-    key: 'redis-health-degraded'
-    targetId: redisCacheId
-    status: 'Degraded'
-    properties: {
-      impact: 'degraded'
-      scope: 'some'
       category: 'cache'
     }
   }
@@ -380,7 +351,7 @@ resource healthAlerts 'Microsoft.Insights/activityLogAlerts@2020-10-01' = [for r
   location: 'global'
   tags: tags
   properties: {
-    description: 'Resource Health reports ${rule.status} for ${last(split(rule.targetId, '/'))}.'
+    description: 'Resource Health of ${last(split(rule.targetId, '/'))}: every change to Available, Degraded or Unavailable (Available resolves the incident).'
     enabled: true
     scopes: [
       rule.targetId
@@ -399,7 +370,15 @@ resource healthAlerts 'Microsoft.Insights/activityLogAlerts@2020-10-01' = [for r
           anyOf: [
             {
               field: 'properties.currentHealthStatus'
-              equals: rule.status
+              equals: 'Available'
+            }
+            {
+              field: 'properties.currentHealthStatus'
+              equals: 'Degraded'
+            }
+            {
+              field: 'properties.currentHealthStatus'
+              equals: 'Unavailable'
             }
           ]
         }
