@@ -13,7 +13,7 @@ from shared.domain.errors import ConcurrencyConflict, InvalidInput
 from shared.domain.incident import PHASES, Incident
 from shared.domain.policy import Runbook
 from shared.ports import Clock, Op, RecordStore
-from shared.services import escalation, remediation, repository as keys
+from shared.services import escalation, remediation
 from shared.services.escalation import Paging
 from shared.services.queries import incident_view
 from shared.services.repository import IncidentRepository
@@ -145,12 +145,11 @@ def declare(body: dict[str, Any], actor: str, *, store: RecordStore, clock: Cloc
     repo = IncidentRepository(store)
     for _ in range(MAX_ATTEMPTS):
         now = clock.now()
-        ckey = keys.counter_key(now.strftime("%Y%m%d"))
-        incident_id, claim = keys.next_id(store.get(keys=[ckey]).get(ckey), now)
+        incident_id = repo.allocate_id(now)
         inc = Incident.declare(incident_id, title=title, c=c, actor=actor, now=now)
         escalation.plan(inc, runbook, now)
         pages = escalation.fire_due(inc, now, runbook, paging)
-        ops = repo.save_ops(inc, None, schedule_for(inc, runbook)) + pages + [claim]
+        ops = repo.save_ops(inc, None, schedule_for(inc, runbook)) + pages
         try:
             store.commit(ops=ops)
         except ConcurrencyConflict:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Callable, Mapping
+from typing import Callable
 
 from shared.domain.escalation import Step, due_at, ladder_for, pending
 from shared.domain.incident import AUTOMATION, Incident

@@ -1,9 +1,9 @@
 """ingest_alert: an Azure Monitor alert in, a classified incident in the store out.
 
 Duplicate: answered from the alert index (1 read). New alert: that read, then parallel point reads
-of its fingerprint, counter, silences, overrides and core-resource rows, then one atomic batch with
-the incident, its timeline, its index rows, its schedule and the pages of its 0-minute step
-(3 round trips). Races are settled by the batch's conditions: the loser re-reads and finds the
+of its fingerprint, silences, overrides and core-resource rows, then one atomic batch with the
+incident, its timeline, its index rows, its schedule and the pages of its 0-minute step (3 round
+trips; a tenth of new incidents add two for the worker's next block of ids). Races are settled by the batch's conditions: the loser re-reads and finds the
 winner's incident.
 
 Resource Health reports the app's own remediations too: restarting PostgreSQL or rebooting Redis makes
@@ -81,9 +81,9 @@ def _fired(alert: Alert, repo: IncidentRepository, clock: Clock, runbook: Runboo
     if seen is not None:  # a redelivery: one read
         return IntakeResult(seen.data["incident_id"], "duplicate", seen.data.get("severity"))
     core_ids = frozenset(core.values())
-    fkey, ckey = keys.fingerprint_key(alert.fingerprint), keys.counter_key(now.strftime("%Y%m%d"))
+    fkey = keys.fingerprint_key(alert.fingerprint)
     rkeys = [keys.resource_key(t) for t in alert.target_ids if t in core_ids]
-    rows = repo.store.get(keys=[fkey, ckey, silences.INDEX, oncall.INDEX, *rkeys])
+    rows = repo.store.get(keys=[fkey, silences.INDEX, oncall.INDEX, *rkeys])
     paging = replace(paging, load_overrides=lambda: oncall.overrides_in(rows.get(oncall.INDEX)))
     if alert.is_recovery_notice:
         return _recovery(alert, rows.get(fkey), akey, repo, runbook, now)
@@ -113,7 +113,7 @@ def _fired(alert: Alert, repo: IncidentRepository, clock: Clock, runbook: Runboo
         repo.store.commit(ops=ops + _indexed(inc, akey, index))
         return IntakeResult(inc.id, "correlated", inc.severity)
 
-    incident_id, claim = keys.next_id(rows.get(ckey), now)
+    incident_id = repo.allocate_id(now)   # from this worker's block of ids: no shared row in the batch
     inc = Incident.from_alert(incident_id, alert, c, now, core_ids)
     silence = silences.matching(alert, c.tenants, silences.active(rows.get(silences.INDEX)), now)
     if silence:
@@ -123,7 +123,7 @@ def _fired(alert: Alert, repo: IncidentRepository, clock: Clock, runbook: Runboo
     escalation.plan(inc, runbook, now)
     outbox = escalation.fire_due(inc, now, runbook, paging)  # the 0-minute step, in the same batch
     remediation.on_alert(inc, alert, runbook, remedy, now)
-    ops = repo.save_ops(inc, None, schedule_for(inc, runbook)) + outbox + [claim]
+    ops = repo.save_ops(inc, None, schedule_for(inc, runbook)) + outbox
     try:
         repo.store.commit(ops=ops + _indexed(inc, akey, index))
     except ConcurrencyConflict:

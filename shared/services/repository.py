@@ -7,7 +7,9 @@ One partition holds every record, ordered by key:
     alert|<h>|F / |R        alert id (hashed) + condition -> incident: de-duplication
     fp|<h>                  fingerprint (rule + targets) -> the incident it opened
     res|<h>                 core resource -> last incident and time: correlation window
-    seq|<yyyymmdd>          the day's incident counter: a hint, never trusted (see heal_counter)
+    seq|<yyyymmdd>          the day's incident counter: the last id reserved; a worker reserves ids in
+                            blocks (ID_BLOCK), so creating an incident writes no shared row; a hint,
+                            never trusted (see heal_counter)
     due|<iso>|<id>|<lane>   the due index: when the incident's next work of a lane (esc: escalation,
                             SLA, stability; arm: diagnostics, remediation) falls due
     fail|<id>|<lane>        a due row whose work failed: when to try again, how often it failed, why
@@ -24,7 +26,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import random
+import threading
+import time
 import uuid
+import weakref
 from datetime import datetime
 from typing import Any, Mapping
 
@@ -88,14 +94,35 @@ def counter_key(day: str) -> str:
     return f"seq|{day}"
 
 
-def next_id(counter: Record | None, now: datetime) -> tuple[str, Op]:
-    """The day's next incident id (INC-20261127-0042) and the counter write that claims it: put it in
-    the batch that inserts the incident, so two writers can never take the same id. When the batch
-    fails, call IncidentRepository.heal_counter before trying again: the counter may be behind."""
-    day = now.strftime("%Y%m%d")
-    n = _count(counter) + 1
-    op = Op("replace", counter.key, {"n": n}, counter.etag) if counter else Op("insert", counter_key(day), {"n": n})
-    return f"INC-{day}-{n:04d}", op
+ID_BLOCK = 10   # ids a worker reserves at a time: one write to the day's counter per ten incidents
+
+
+class _IdBlocks:
+    """The ids this worker has reserved and not used yet, per store and day (thread-safe)."""
+
+    def __init__(self) -> None:
+        self._blocks: weakref.WeakKeyDictionary[Any, dict[str, list[int]]] = weakref.WeakKeyDictionary()
+        self._lock = threading.Lock()
+        self.reserving = threading.Lock()
+
+    def take(self, store: Any, day: str) -> int | None:
+        with self._lock:
+            block = self._blocks.get(store, {}).get(day)
+            if not block or block[0] > block[1]:
+                return None
+            block[0] += 1
+            return block[0] - 1
+
+    def put(self, store: Any, day: str, first: int, last: int) -> None:
+        with self._lock:
+            self._blocks.setdefault(store, {})[day] = [first, last]  # a day's older block is used up
+
+    def forget(self, store: Any, day: str) -> None:
+        with self._lock:
+            self._blocks.get(store, {}).pop(day, None)
+
+
+_ids = _IdBlocks()
 
 
 def _count(counter: Record | None) -> int:
@@ -144,13 +171,45 @@ class IncidentRepository:
             raise NotFound(f"no incident {incident_id!r}")
         return self.from_record(rec), rec.etag
 
-    # -- the incident counter ------------------------------------------------------------------
+    # -- incident ids ----------------------------------------------------------------------------
+    def allocate_id(self, now: datetime) -> str:
+        """The day's next free incident id (INC-20261127-0042) for this worker: taken from the block it
+        reserved, or a new block of ID_BLOCK reserved under the counter's ETag. Ids are unique under
+        any concurrency (two workers never hold overlapping blocks; the incident's insert is the final
+        guard) and ordered by day; within a day, workers' blocks interleave. Raises StoreUnavailable,
+        ConcurrencyConflict when the counter stays contended."""
+        day = now.strftime("%Y%m%d")
+        n = _ids.take(self.store, day)
+        if n is None:
+            with _ids.reserving:  # one reservation at a time in this worker: the others wait and share it
+                n = _ids.take(self.store, day)
+                if n is None:
+                    n = self._reserve(day)
+        return f"INC-{day}-{n:04d}"
+
+    def _reserve(self, day: str) -> int:
+        ckey = counter_key(day)
+        for attempt in range(8):
+            counter = self.store.get(keys=[ckey]).get(ckey)
+            start = _count(counter)
+            data = {"n": start + ID_BLOCK}
+            op = Op("replace", ckey, data, counter.etag) if counter else Op("insert", ckey, data)
+            try:
+                self.store.commit(ops=[op])
+            except ConcurrencyConflict:
+                time.sleep(random.uniform(0, 0.002 * 2 ** attempt))  # another worker took a block meanwhile
+                continue
+            _ids.put(self.store, day, start + 2, start + ID_BLOCK)
+            return start + 1
+        raise ConcurrencyConflict(f"the incident counter of {day} is too contended; retry")
+
     def heal_counter(self, now: datetime) -> bool:
         """After a create lost its batch: when the day's counter is behind the day's newest incident
         (a restore, a row deleted by hand, a store that lost its last writes), move it past that
         incident, so the next claim takes a free id instead of colliding for the rest of the day.
         Returns True when it moved the counter. Costs two requests; raises StoreUnavailable."""
         day = now.strftime("%Y%m%d")
+        _ids.forget(self.store, day)  # this worker's block may lie behind the day's incidents too
         ckey = counter_key(day)
         counter = self.store.get(keys=[ckey]).get(ckey)
         start = f"inc|{99999999 - int(day):08d}"

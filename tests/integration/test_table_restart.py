@@ -44,6 +44,7 @@ def test_after_an_abrupt_restart_with_the_counter_behind_the_next_alert_is_creat
         ckey = keys.counter_key(clock.now().strftime("%Y%m%d"))
         counter = store.get(keys=[ckey])[ckey]
         store.commit(ops=[Op("replace", ckey, {"n": 0}, counter.etag)])   # the counter came back behind
+        store = connect()                      # and another worker, with no ids in hand, takes the next alert
         status, again = post(metric_alert("next", target=OTHER_ID, rule="next-rule"))
         assert status == 202 and again["outcome"] == "created", again
         assert again["incident_id"] > body["incident_id"]

@@ -60,10 +60,15 @@ def test_duplicate_is_answered_in_one_store_call(ingest, memory_store):
     assert memory_store.round_trips - calls == 1
 
 
-def test_new_alert_takes_three_store_calls(ingest, memory_store):
-    calls = memory_store.round_trips
-    ingest(metric_alert("a1"))
-    assert memory_store.round_trips - calls == 3
+def test_new_alert_takes_three_store_calls_and_writes_no_shared_row(ingest, memory_store):
+    from shared.services.repository import ID_BLOCK
+    calls = []
+    for i in range(2 * ID_BLOCK):
+        before = memory_store.round_trips
+        ingest(metric_alert(f"a{i}", target=f"{OTHER_ID}{i}", rule=f"r{i}"))
+        calls.append(memory_store.round_trips - before)
+    # three calls each; one in ID_BLOCK also reserves the worker's next block of ids (read + write)
+    assert calls == ([5] + [3] * (ID_BLOCK - 1)) * 2
 
 
 def test_same_rule_and_target_joins_the_open_incident(ingest, memory_store, clock):
