@@ -10,6 +10,6 @@ bp = func.Blueprint()
 
 @bp.route(route="alerts", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
 def post_alert(req: func.HttpRequest) -> func.HttpResponse:
-    return http.respond(lambda: ingest_alert(http.body_json(req), store=b.store(), clock=b.clock(),
-                                             runbook=b.runbook(), core=b.core(),
-                                             remedy=b.remedy(), paging=b.paging()).as_dict(), status=202)
+    return http.authorized(req, "post_alert", lambda: ingest_alert(
+        http.body_json(req), store=b.store(), clock=b.clock(), runbook=b.runbook(), core=b.core(), remedy=b.remedy(),
+        paging=b.paging()).as_dict(), status=202)

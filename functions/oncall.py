@@ -11,34 +11,36 @@ FUNCTION = func.AuthLevel.FUNCTION
 
 @bp.route(route="oncall", methods=["GET"], auth_level=FUNCTION)
 def get_oncall(req: func.HttpRequest) -> func.HttpResponse:
-    return http.respond(lambda: oncall.who_is_on_call(roster=b.runbook().roster, store=b.store(), clock=b.clock()))
+    return http.authorized(req, "get_oncall", lambda: oncall.who_is_on_call(roster=b.runbook().roster, store=b.store(),
+                                                                            clock=b.clock()))
 
 
 @bp.route(route="oncall/overrides", methods=["POST"], auth_level=FUNCTION)
 def add_override(req: func.HttpRequest) -> func.HttpResponse:
     return http.with_body(req, lambda body, actor: oncall.add_override(body, actor, store=b.store(), clock=b.clock()),
-                          status=201, required=True)
+                          status=201, required=True, op="add_override")
 
 
 @bp.route(route="oncall/overrides/{oid}", methods=["DELETE"], auth_level=FUNCTION)
 def remove_override(req: func.HttpRequest) -> func.HttpResponse:
-    return http.respond(lambda: oncall.remove_override(req.route_params["oid"], store=b.store(), clock=b.clock())
-                        or {"deleted": req.route_params["oid"]})
+    return http.authorized(req, "remove_override", lambda: oncall.remove_override(
+        req.route_params["oid"], store=b.store(), clock=b.clock()) or {"deleted": req.route_params["oid"]})
 
 
 @bp.route(route="silences", methods=["GET"], auth_level=FUNCTION)
 def list_silences(req: func.HttpRequest) -> func.HttpResponse:
-    return http.respond(lambda: {"silences": silences.list_silences(store=b.store(), clock=b.clock())})
+    return http.authorized(req, "list_silences", lambda: {"silences": silences.list_silences(store=b.store(),
+                                                                                            clock=b.clock())})
 
 
 @bp.route(route="silences", methods=["POST"], auth_level=FUNCTION)
 def create_silence(req: func.HttpRequest) -> func.HttpResponse:
     return http.with_body(req, lambda body, actor: silences.create_silence(body, actor, store=b.store(),
                                                                           clock=b.clock()),
-                          status=201, required=True)
+                          status=201, required=True, op="create_silence")
 
 
 @bp.route(route="silences/{sid}", methods=["DELETE"], auth_level=FUNCTION)
 def delete_silence(req: func.HttpRequest) -> func.HttpResponse:
     return http.with_body(req, lambda body, actor: silences.delete_silence(
-        req.route_params["sid"], actor, store=b.store(), clock=b.clock(), runbook=b.runbook()))
+        req.route_params["sid"], actor, store=b.store(), clock=b.clock(), runbook=b.runbook()), op="delete_silence")

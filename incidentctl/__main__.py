@@ -21,6 +21,8 @@ from incidentctl.client import DEFAULT_URL, ApiClient, ApiError, Unreachable
 __all__ = ["explain", "main", "parser", "run"]
 EXIT_OK, EXIT_API, EXIT_USAGE, EXIT_UNREACHABLE = 0, 1, 2, 3
 KEY_HINT = "set FUNCTIONS_KEY to the function key (`make run` prints it)"
+TOKEN_HINT = ("the API checks Entra ID tokens: sign in with `az login` as someone holding one of its app roles, "
+              "with INCIDENT_API_SCOPE set to its scope (api://<app id>/.default)")
 # The `error` code that each status has anyway: printed only when it says more than the status.
 _PLAIN_CODES = {400: "invalid_input", 401: "unauthorized", 403: "forbidden", 404: "not_found", 409: "conflict",
                 413: "payload_too_large", 503: "unavailable"}
@@ -109,6 +111,8 @@ def explain(e: ApiError, *, has_key: bool) -> str:
     message = e.message
     if e.error and e.error != _PLAIN_CODES.get(e.status):
         message = f"{message} [{e.error}]" if message else e.error
+    if e.wants_token:
+        return f"401 Unauthorized: {message}; {TOKEN_HINT}" if message else f"401 Unauthorized: {TOKEN_HINT}"
     if e.status == 401:
         hint = KEY_HINT if has_key else f"FUNCTIONS_KEY is not set: {KEY_HINT}"
         if has_key and not message:
@@ -137,7 +141,7 @@ def _silent(e: ApiError) -> str:
 
 def main(argv: Sequence[str] | None = None, *, env: Mapping[str, str] | None = None,
          stdout: TextIO | None = None, stderr: TextIO | None = None,
-         now: Callable[[], datetime] | None = None) -> int:
+         now: Callable[[], datetime] | None = None, credential: Any = None) -> int:
     env = os.environ if env is None else env
     out, err = stdout or sys.stdout, stderr or sys.stderr
     try:
@@ -148,7 +152,8 @@ def main(argv: Sequence[str] | None = None, *, env: Mapping[str, str] | None = N
     if args.command == "completion":
         print(completion.script(parser(), args.shell), file=out, end="")
         return EXIT_OK
-    api = ApiClient(base_url=env.get("INCIDENT_API_URL") or DEFAULT_URL, key=env.get("FUNCTIONS_KEY", ""))
+    api = ApiClient(base_url=env.get("INCIDENT_API_URL") or DEFAULT_URL, key=env.get("FUNCTIONS_KEY", ""),
+                    scope=env.get("INCIDENT_API_SCOPE", ""), credential=credential)
     try:
         answer, show = run(args, api, default_actor(env))
     except ApiError as e:

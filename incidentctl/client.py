@@ -17,7 +17,7 @@ class ApiError(Exception):
     the body said nothing (the Functions host answers a bad key with an empty 401)."""
 
     def __init__(self, status: int, reason: str, message: str, *, error: str = "", method: str = "",
-                 url: str = "", retry_after: str = ""):
+                 url: str = "", retry_after: str = "", challenge: str = ""):
         super().__init__(f"{status} {reason}: {message or '(no message)'}")
         self.status = status
         self.reason = reason
@@ -26,6 +26,11 @@ class ApiError(Exception):
         self.method = method
         self.url = url
         self.retry_after = retry_after
+        self.challenge = challenge    # WWW-Authenticate of a 401: "Bearer ..." when the API wants a token
+
+    @property
+    def wants_token(self) -> bool:
+        return self.status == 401 and self.challenge.lower().startswith("bearer")
 
 
 class Unreachable(Exception):
@@ -38,13 +43,21 @@ class Unreachable(Exception):
 
 
 class ApiClient:
+    """`scope` (INCIDENT_API_SCOPE, e.g. api://<app id>/.default) is asked of `credential` (default: the
+    Azure CLI's sign-in, azure.identity.AzureCliCredential, imported only then) the first time the API
+    answers 401 with `WWW-Authenticate: Bearer`; the call is then repeated once with the token, which
+    is kept for the next calls. The function key is sent as well: it stays the outer gate."""
+
     def __init__(self, *, base_url: str = DEFAULT_URL, key: str = "", timeout_s: float = 10.0,
-                 session: requests.Session | None = None):
+                 session: requests.Session | None = None, scope: str = "", credential: Any = None):
         self.base_url = base_url.rstrip("/")
         self.has_key = bool(key)
         self._key = key
         self._timeout_s = timeout_s
         self._session = session or requests.Session()
+        self.scope = scope
+        self._credential = credential
+        self._token = ""
 
     # ---- incidents ---------------------------------------------------------------------------
 
@@ -130,9 +143,39 @@ class ApiClient:
 
     def _call(self, method: str, path: str, *, params: dict[str, Any] | None = None,
               body: dict[str, Any] | None = None) -> Any:
+        try:
+            return self._once(method, path, params=params, body=body)
+        except ApiError as e:
+            if not e.wants_token or self._token:
+                raise
+            self._token = self._get_token(e)
+            return self._once(method, path, params=params, body=body)
+
+    def _get_token(self, refused: ApiError) -> str:
+        """An Entra ID access token for `scope`. Raises ApiError (a 401 saying what to do) when there
+        is no scope or the credential cannot get a token; never shows the token."""
+        if not self.scope:
+            raise ApiError(401, "Unauthorized", f"{refused.message or 'the API wants an Entra ID token'} "
+                           "(INCIDENT_API_SCOPE is not set)", error=refused.error, challenge=refused.challenge)
+        from azure.core.exceptions import ClientAuthenticationError
+        try:
+            if self._credential is None:
+                from azure.identity import AzureCliCredential   # only when the API asks for a token
+                self._credential = AzureCliCredential()
+            return self._credential.get_token(self.scope).token
+        except ClientAuthenticationError as e:   # CredentialUnavailableError too: not signed in, no az
+            first = (str(e).strip().splitlines() or [""])[0][:200]
+            raise ApiError(401, "Unauthorized", f"could not get an Entra ID token for {self.scope} "
+                           f"({type(e).__name__}: {first})", error="token_unavailable",
+                           challenge=refused.challenge) from None
+
+    def _once(self, method: str, path: str, *, params: dict[str, Any] | None = None,
+              body: dict[str, Any] | None = None) -> Any:
         headers = {"Accept": "application/json"}
         if self._key:
             headers["x-functions-key"] = self._key
+        if self._token:
+            headers["Authorization"] = f"Bearer {self._token}"
         url = f"{self.base_url}/{path}"
         try:
             resp = self._session.request(method, url, params=params, json=body, headers=headers,
@@ -147,7 +190,8 @@ class ApiClient:
         if resp.status_code >= 400:
             error = data.get("error") if isinstance(data, dict) and isinstance(data.get("error"), str) else ""
             raise ApiError(resp.status_code, _reason(resp), _message(resp, data), error=error, method=method,
-                           url=url, retry_after=resp.headers.get("Retry-After", ""))
+                           url=url, retry_after=resp.headers.get("Retry-After", ""),
+                           challenge=resp.headers.get("WWW-Authenticate", ""))
         return data
 
 

@@ -21,7 +21,7 @@ _built: dict[str, Any] = {}
 
 def override(**parts: Any) -> None:
     """Replace parts of the container (clock=, store=, pager=, resources=, alerts=, settings=, runbook=,
-    authorizer=)."""
+    authorizer=, observers=)."""
     with _lock:
         _overrides.update(parts)
         _built.clear()
@@ -119,14 +119,40 @@ def paging():
 
 
 def resources():
-    """The ARM adapter, built on first use (azure.mgmt is imported only when a playbook runs)."""
+    """The ARM adapter, built on first use (azure.mgmt is imported only when a playbook runs). It carries
+    the observers (below): the sweep hands diagnostics and verification this object only."""
     def build():
         s = settings()
         if not s.azure_subscription_id:
             return None
-        from shared.adapters.arm import ArmResources
-        return ArmResources(endpoint=s.azure_arm_endpoint, subscription_id=s.azure_subscription_id)
+        from shared.adapters.arm.metrics import MonitoredArmResources
+        return MonitoredArmResources(endpoint=s.azure_arm_endpoint, subscription_id=s.azure_subscription_id,
+                                     observers=observers())
     return _get("resources", build)
+
+
+def observers():
+    """What diagnostics and verification read besides ARM (shared.ports.Observers): the runbook's
+    Application Insights query (LOG_ANALYTICS_WORKSPACE_ID), the API's Requests metric (through ARM),
+    the health URL and smoke tests. Each part is None or empty when its settings are unset; no SDK is
+    imported until a query runs."""
+    def build():
+        from shared.ports import Observers
+        s = settings()
+        logs = metrics = http = None
+        if s.log_analytics_workspace_id:
+            from shared.adapters.arm.logs import LogAnalyticsQueries
+            logs = LogAnalyticsQueries(workspace_id=s.log_analytics_workspace_id, endpoint=s.log_analytics_endpoint,
+                                       timeout_s=10.0)
+        if s.azure_subscription_id:
+            from shared.adapters.arm.metrics import ArmMetrics
+            metrics = ArmMetrics(endpoint=s.azure_arm_endpoint, timeout_s=10.0)
+        if s.api_health_url or s.smoke_tests:
+            from shared.adapters.probes import RequestsProbe
+            http = RequestsProbe(connect_timeout_s=3.0, read_timeout_s=5.0)
+        return Observers(logs=logs, metrics=metrics, http=http, health_url=s.api_health_url,
+                         smoke_tests=s.smoke_tests)
+    return _get("observers", build)
 
 
 def alerts():

@@ -48,6 +48,11 @@ SETTINGS: dict[str, str] = {
     "AUTH_AUDIENCE": "",
     "AUTH_OPENID_CONFIG_URL": "https://login.microsoftonline.com/{tenant}/v2.0/.well-known/openid-configuration",
     "ALERT_WEBHOOK_AUTH": "",
+    # runbook step 2's Application Insights query and step 4's verification (README, Remediation)
+    "LOG_ANALYTICS_WORKSPACE_ID": "",
+    "LOG_ANALYTICS_ENDPOINT": "https://api.loganalytics.io/v1",
+    "API_HEALTH_URL": "",
+    "SMOKE_TEST_URLS": "",
 }
 REMEDIATION_MODES = ("off", "dry-run", "approval", "auto")
 # App Service writes a reference it could not resolve (vault unreachable, no access, secret missing)
@@ -77,7 +82,9 @@ def configuration_errors(env: Mapping[str, str]) -> list[str]:
 
     Checks: an unresolved Key Vault (or App Configuration) reference in any setting, a table name
     Table Storage would refuse, PAGERDUTY_ROUTING_KEYS that is not a JSON object of strings, an unknown
-    REMEDIATION_MODE. (The runbook file is read and checked by bootstrap.load_runbook.)
+    REMEDIATION_MODE, the Entra ID settings, the diagnostics query's and verification's settings (a
+    workspace id that is not a GUID, URLs, SMOKE_TEST_URLS). (The runbook file is checked by
+    bootstrap.load_runbook.)
     """
     errors = []
     unresolved = set()
@@ -96,7 +103,7 @@ def configuration_errors(env: Mapping[str, str]) -> list[str]:
             errors.append(f"PAGERDUTY_ROUTING_KEYS: {problem}")
     if "REMEDIATION_MODE" not in unresolved and _value(env, "REMEDIATION_MODE") not in REMEDIATION_MODES:
         errors.append(f"REMEDIATION_MODE: must be one of {', '.join(REMEDIATION_MODES)}")
-    return errors + _auth_errors(env, unresolved)
+    return errors + _auth_errors(env, unresolved) + _observer_errors(env, unresolved)
 
 
 @dataclass(frozen=True)
@@ -128,6 +135,10 @@ class Settings:
     auth_audiences: tuple[str, ...] = ()
     auth_openid_config_url: str = ""
     alert_webhook_auth: str = ""
+    log_analytics_workspace_id: str = ""
+    log_analytics_endpoint: str = SETTINGS["LOG_ANALYTICS_ENDPOINT"]
+    api_health_url: str = ""
+    smoke_tests: tuple[tuple[str, int], ...] = ()     # (url, expected status)
 
     @property
     def entra_auth(self) -> bool:
@@ -183,6 +194,10 @@ class Settings:
             auth_openid_config_url=get("AUTH_OPENID_CONFIG_URL").replace("{tenant}", get("AUTH_TENANT_ID").lower())
             if get("AUTH_TENANT_ID") else "",
             alert_webhook_auth=get("ALERT_WEBHOOK_AUTH").lower(),
+            log_analytics_workspace_id=get("LOG_ANALYTICS_WORKSPACE_ID").lower(),
+            log_analytics_endpoint=get("LOG_ANALYTICS_ENDPOINT").rstrip("/"),
+            api_health_url=get("API_HEALTH_URL"),
+            smoke_tests=_smoke_tests(get("SMOKE_TEST_URLS"))[0],
         )
 
 
@@ -210,7 +225,8 @@ def _auth_errors(env: Mapping[str, str], unresolved: set[str]) -> list[str]:
         missing = "AUTH_AUDIENCE" if tenant else "AUTH_TENANT_ID"
         errors.append(f"{missing}: must be set too: Entra ID authorization needs both AUTH_TENANT_ID and AUTH_AUDIENCE")
     if tenant and not _GUID.fullmatch(tenant):
-        errors.append("AUTH_TENANT_ID: must be the tenant id (a GUID), not a domain name: tokens name their tenant by id")
+        errors.append("AUTH_TENANT_ID: must be the tenant id (a GUID), not a domain name: tokens name their "
+                      "tenant by id")
     if webhook not in WEBHOOK_AUTH_MODES:
         errors.append("ALERT_WEBHOOK_AUTH: must be entra or empty")
     elif webhook == "entra" and not (tenant and audience):
@@ -218,4 +234,59 @@ def _auth_errors(env: Mapping[str, str], unresolved: set[str]) -> list[str]:
                       "and app registration)")
     if not (config_url.startswith("https://") or _LOOPBACK_HTTP.match(config_url)):
         errors.append("AUTH_OPENID_CONFIG_URL: must be an https URL (plain http only on a loopback address)")
+    return errors
+
+
+# ---- diagnostics query and verification probes (runbook steps 2 and 4) ------------------------
+
+from urllib.parse import urlsplit  # noqa: E402  (appended section: the header's imports stay untouched)
+
+MAX_SMOKE_TESTS = 10      # each is one bounded GET per verification round
+
+
+def _http_url(value: str) -> bool:
+    parts = urlsplit(value)
+    return parts.scheme in ("http", "https") and bool(parts.hostname)
+
+
+def _smoke_tests(raw: str) -> tuple[tuple[tuple[str, int], ...], str | None]:
+    """SMOKE_TEST_URLS parsed: a JSON list of URLs or of {"url", "status"} objects (status defaults to
+    200), or ((), what is wrong). Never quotes a value: a URL may carry a key."""
+    try:
+        items = json.loads(raw) if raw else []
+    except json.JSONDecodeError as e:
+        return (), f"is not a JSON list ({e.msg} at character {e.pos})"
+    if not isinstance(items, list) or len(items) > MAX_SMOKE_TESTS:
+        return (), f"must be a JSON list of at most {MAX_SMOKE_TESTS} URLs or {{\"url\", \"status\"}} objects"
+    tests = []
+    for i, item in enumerate(items):
+        url, status = (item, 200) if isinstance(item, str) else \
+            ((item.get("url"), item.get("status", 200)) if isinstance(item, dict) else (None, None))
+        if not isinstance(url, str) or not _http_url(url.strip()):
+            return (), f"item {i}: url must be an absolute http or https URL"
+        if type(status) is not int or not 100 <= status <= 599:
+            return (), f"item {i}: status must be an HTTP status code (100-599)"
+        tests.append((url.strip(), status))
+    return tuple(tests), None
+
+
+def _observer_errors(env: Mapping[str, str], unresolved: set[str]) -> list[str]:
+    errors = []
+    workspace = _value(env, "LOG_ANALYTICS_WORKSPACE_ID")
+    if "LOG_ANALYTICS_WORKSPACE_ID" not in unresolved and workspace and not _GUID.fullmatch(workspace):
+        errors.append("LOG_ANALYTICS_WORKSPACE_ID: must be the workspace id (a GUID, the workspace's customerId), "
+                      "not its name or ARM id")
+    endpoint = _value(env, "LOG_ANALYTICS_ENDPOINT").rstrip("/")
+    if "LOG_ANALYTICS_ENDPOINT" not in unresolved and not (
+            _http_url(endpoint) and urlsplit(endpoint).path in ("", "/v1") and not urlsplit(endpoint).query
+            and (endpoint.startswith("https://") or _LOOPBACK_HTTP.match(endpoint + "/"))):
+        errors.append("LOG_ANALYTICS_ENDPOINT: must be an https origin, optionally with /v1 (plain http only "
+                      "on a loopback address)")
+    health = _value(env, "API_HEALTH_URL")
+    if "API_HEALTH_URL" not in unresolved and health and not _http_url(health):
+        errors.append("API_HEALTH_URL: must be an absolute http or https URL")
+    if "SMOKE_TEST_URLS" not in unresolved:
+        problem = _smoke_tests(_value(env, "SMOKE_TEST_URLS"))[1]
+        if problem:
+            errors.append(f"SMOKE_TEST_URLS: {problem}")
     return errors

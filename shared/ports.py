@@ -154,6 +154,11 @@ class AzureAlerts(Protocol):
 
 # ---- identity: the verified caller of an operator route or of the alert webhook -------------
 
+import re  # noqa: E402  (appended section: the header's imports stay untouched)
+
+_ACTOR_OID = re.compile(r" \(oid ([0-9A-Za-z-]{1,64})\)$")
+
+
 @dataclass(frozen=True)
 class Principal:
     """A caller whose Entra ID access token verified.
@@ -168,21 +173,16 @@ class Principal:
     app_id: str = ""
 
     @property
-    def actor(self) -> "Actor":
-        return Actor(f"{self.name} (oid {self.oid})", oid=self.oid)
+    def actor(self) -> str:
+        """Who acts, as the timeline shows it: "Alice Smith (oid 1234...)"."""
+        return f"{self.name} (oid {self.oid})"
 
 
-class Actor(str):
-    """Who acts, as the timeline shows it. `oid` is the verified Entra object id behind the name;
-    "" when the name came from a request body (no Entra ID configured). A str, so every use case
-    that records an actor takes it unchanged."""
-
-    oid: str
-
-    def __new__(cls, text: str, *, oid: str = "") -> "Actor":
-        value = super().__new__(cls, text)
-        value.oid = oid
-        return value
+def actor_oid(actor: str) -> str:
+    """The object id in an actor name that Principal.actor wrote; "" for any other name. Sound because
+    a request body may never claim a name of that shape (functions/access.py, is_reserved)."""
+    found = _ACTOR_OID.search(actor)
+    return found.group(1) if found else ""
 
 
 class TokenVerifier(Protocol):
@@ -191,3 +191,70 @@ class TokenVerifier(Protocol):
         audience, signed RS256 with one of the tenant's published keys, within its lifetime. Raises
         Unauthorized (saying what failed) for any other token, and DependencyFailed when the tenant's
         OpenID configuration or signing keys cannot be read (the caller may retry)."""
+
+
+# ---- Azure Monitor and the API's own endpoints (runbook step 2's query, step 4's checks) -----
+
+from datetime import timedelta  # noqa: E402  (appended section: the header's imports stay untouched)
+
+from shared.domain.verification import RequestCount  # noqa: E402
+
+
+@dataclass(frozen=True)
+class LogTable:
+    name: str
+    columns: tuple[str, ...]
+    rows: tuple[tuple[Any, ...], ...]
+
+
+@dataclass(frozen=True)
+class LogAnswer:
+    tables: tuple[LogTable, ...]
+    partial_error: str = ""       # the service answered part of the result only, and why
+
+
+class LogQueries(Protocol):
+    def query(self, *, query: str, timespan: timedelta) -> LogAnswer:
+        """Run a KQL query on the configured Log Analytics workspace over the last `timespan`, within
+        the adapter's bounded timeout. A partial result is an answer (with partial_error). Raises
+        DependencyFailed when the query fails or times out (the message says which)."""
+
+
+class RequestMetrics(Protocol):
+    def requests(self, *, resource_id: str, start: datetime, end: datetime) -> list[RequestCount]:
+        """Azure Monitor's Requests metric of a container app, per minute and status class
+        (statusCodeCategory), in [start, end). Minutes without data are absent. Raises
+        DependencyFailed when the metrics cannot be read."""
+
+
+@dataclass(frozen=True)
+class ProbeAnswer:
+    url: str
+    status: int | None            # None: no answer (refused, timed out)
+    elapsed_ms: int
+    detail: str = ""              # why there was no answer; never a response body
+
+
+class HttpProbe(Protocol):
+    def get(self, *, url: str) -> ProbeAnswer:
+        """One GET of `url`, redirects not followed, within the adapter's bounded timeout. Never raises."""
+
+
+@dataclass(frozen=True)
+class Observers:
+    """What diagnostics and verification read besides ARM resources; None or empty when not configured.
+
+    smoke_tests: (url, expected status) pairs. The sweep hands diagnostics and verification the
+    CloudResources object only, so an adapter that implements CloudResources carries these as its
+    `observers` attribute (observers_of)."""
+    logs: LogQueries | None = None
+    metrics: RequestMetrics | None = None
+    http: HttpProbe | None = None
+    health_url: str = ""
+    smoke_tests: tuple[tuple[str, int], ...] = ()
+
+
+def observers_of(resources: Any) -> Observers:
+    """The Observers a CloudResources object carries; none configured when it carries none."""
+    found = getattr(resources, "observers", None)
+    return found if isinstance(found, Observers) else Observers()

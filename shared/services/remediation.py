@@ -22,7 +22,7 @@ from shared.domain.remediation import SECURITY_REASON, AlertFacts, select_playbo
 from shared.domain.remediation_plans import (PastAction, Plan, check_budget, plan_postgres_failover,
                                              plan_redis_reboot, plan_rollback, plan_scale_out, refuse)
 from shared.domain.timeutil import iso, parse_iso
-from shared.ports import CloudResources, Op, RecordStore
+from shared.ports import CloudResources, Op, RecordStore, actor_oid
 
 PLAN, EXEC, EXPIRE, VERIFY = "rem:plan:", "rem:exec:", "rem:expire:", "rem:verify:"
 LEDGER = "rem|ledger"
@@ -179,10 +179,10 @@ def decide(inc: Incident, rid: str, body: Mapping[str, Any], actor: str, now: da
     reason = body.get("reason", "")
     if not isinstance(reason, str) or len(reason) > 2000:
         raise InvalidInput("$.reason", "must be a string of at most 2000 characters")
-    # Four eyes: a verified principal (shared.ports.Actor.oid; "" when the name came from a body) may not
+    # Four eyes: a verified principal ("" when the name came from a body, without Entra ID) may not
     # approve what it requested. Today automation requests every remediation (no requested_by_oid), so
     # this holds the line for a human request to come; the approver's oid is recorded either way.
-    oid = getattr(actor, "oid", "")
+    oid = actor_oid(actor)
     if decision == "approve" and oid and oid == entry.get("requested_by_oid"):
         raise Forbidden(f"remediation {rid} was requested by this principal (oid {oid}); someone else must approve it")
     entry["approval"] = {**entry["approval"], "by": actor, "by_oid": oid, "at": iso(now), "decision": decision,

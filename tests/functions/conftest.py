@@ -20,6 +20,7 @@ class App:
     def __init__(self):
         if App._functions is None:  # the app indexes its functions once, as the worker does
             import function_app
+            function_app.app.functions_bindings = None  # get_functions() rejects the names it has seen
             App._functions = {f.get_function_name(): f.get_user_function()
                               for f in function_app.app.get_functions()}
         self.functions = App._functions

@@ -612,3 +612,114 @@ def test_decision_line_when_the_answer_does_not_list_the_remediation(cli, api):
     api.routes[("POST", f"/api/incidents/{ID}/remediations/REM-x/approve")] = (200, {"ok": True})
     for verb, done in (("approve", "approved"), ("reject", "rejected")):
         assert cli(verb, ID, "REM-x", "--reason", "r")[1] == f"REM-x on {ID} {done}\n"
+
+
+# ---- Entra ID tokens: asked for only when the API answers 401 with WWW-Authenticate: Bearer ---------
+
+TOKEN = "test-access-token-0123456789"
+SCOPE = "api://7d0c0ffe-0000-4000-8000-000000000a99/.default"
+
+
+class FakeCredential:
+    """Stands in for azure.identity.AzureCliCredential: records the scopes asked for."""
+
+    def __init__(self, fail: Exception | None = None):
+        self.scopes: list[str] = []
+        self.fail = fail
+
+    def get_token(self, *scopes: str):
+        from azure.core.credentials import AccessToken
+        self.scopes.extend(scopes)
+        if self.fail:
+            raise self.fail
+        return AccessToken(TOKEN, 2_000_000_000)
+
+
+class BearerApi(StubApi):
+    """The stub API, but every route answers 401 with a Bearer challenge unless the token is sent."""
+
+    def __init__(self, routes):
+        super().__init__(routes)
+        handler = self.server.RequestHandlerClass
+        serve = handler._serve
+
+        def guarded(h):
+            if h.headers.get("Authorization") != f"Bearer {TOKEN}":
+                self.requests.append({"method": h.command, "path": h.path, "headers": dict(h.headers)})
+                h.rfile.read(int(h.headers.get("Content-Length") or 0))
+                data = json.dumps({"error": "unauthorized", "message": "no bearer token"}).encode()
+                h.send_response(401)
+                h.send_header("WWW-Authenticate", "Bearer")
+                h.send_header("Content-Type", "application/json")
+                h.send_header("Content-Length", str(len(data)))
+                h.end_headers()
+                h.wfile.write(data)
+                return
+            serve(h)
+
+        handler.do_GET = handler.do_POST = handler.do_DELETE = guarded
+
+
+@pytest.fixture
+def bearer_api():
+    stub = BearerApi(dict(ROUTES))
+    yield stub
+    stub.close()
+
+
+def run_cli(api_url: str, *argv: str, credential=None, **env: str) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    environ = {"INCIDENT_API_URL": api_url, "FUNCTIONS_KEY": KEY, "INCIDENT_ACTOR": "ana", **env}
+    code = main(list(argv), env=environ, stdout=out, stderr=err, now=lambda: NOW, credential=credential)
+    assert KEY not in out.getvalue() + err.getvalue() and TOKEN not in out.getvalue() + err.getvalue()
+    return code, out.getvalue(), err.getvalue()
+
+
+def test_a_bearer_challenge_gets_a_token_for_the_scope_and_the_call_is_repeated(bearer_api):
+    credential = FakeCredential()
+    code, out, _ = run_cli(bearer_api.url, "oncall", credential=credential, INCIDENT_API_SCOPE=SCOPE)
+    assert code == 0 and "ana" in out
+    assert credential.scopes == [SCOPE]
+    refused, accepted = bearer_api.requests
+    assert "Authorization" not in refused["headers"]
+    assert accepted["headers"]["Authorization"] == f"Bearer {TOKEN}"
+    assert accepted["headers"]["x-functions-key"] == KEY          # the key stays the outer gate
+
+
+def test_the_token_is_kept_for_the_next_calls(bearer_api):
+    from incidentctl.client import ApiClient
+    credential = FakeCredential()
+    client = ApiClient(base_url=bearer_api.url, key=KEY, scope=SCOPE, credential=credential)
+    client.oncall()
+    client.incident(ID)
+    assert credential.scopes == [SCOPE] and len(bearer_api.requests) == 3
+
+
+def test_a_bearer_challenge_without_a_scope_says_what_to_set(bearer_api):
+    credential = FakeCredential()
+    code, _, err = run_cli(bearer_api.url, "oncall", credential=credential)
+    assert code == 1 and credential.scopes == []
+    assert err.startswith("401 Unauthorized: no bearer token (INCIDENT_API_SCOPE is not set)")
+    assert "az login" in err and "FUNCTIONS_KEY" not in err
+
+
+def test_a_credential_that_cannot_sign_in_is_one_line(bearer_api):
+    from azure.identity import CredentialUnavailableError
+    credential = FakeCredential(fail=CredentialUnavailableError("Please run 'az login' to set up an account"))
+    code, _, err = run_cli(bearer_api.url, "oncall", credential=credential, INCIDENT_API_SCOPE=SCOPE)
+    assert code == 1 and len(err.strip().splitlines()) == 1
+    assert "could not get an Entra ID token" in err and "CredentialUnavailableError" in err
+
+
+def test_a_refused_key_never_asks_for_a_token(api):
+    api.routes[("GET", "/api/oncall")] = (401, b"")                # the Functions host: no challenge, no body
+    credential = FakeCredential()
+    code, _, err = run_cli(api.url, "oncall", credential=credential, INCIDENT_API_SCOPE=SCOPE)
+    assert code == 1 and credential.scopes == [] and "FUNCTIONS_KEY" in err
+
+
+def test_the_azure_cli_credential_is_imported_only_when_a_token_is_needed():
+    code = ("import sys, incidentctl.__main__, incidentctl.client; "
+            "print('azure.identity' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
+    assert out.stdout.strip() == "False"

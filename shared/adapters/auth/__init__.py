@@ -1,0 +1,1 @@
+"""Caller identity adapters: one backend per file (Entra ID access tokens)."""
