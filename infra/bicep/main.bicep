@@ -248,6 +248,10 @@ module functionApp 'modules/functionapp.bicep' = {
     authAudience: authAudience
     authOpenIdConfigUrl: authOpenIdConfigUrl
     alertWebhookAuth: alertWebhookAuth
+    logAnalyticsWorkspaceId: empty(apiInsightsWorkspaceId) ? '' : insightsWorkspaceAccess.outputs.customerId
+    logAnalyticsEndpoint: logAnalyticsEndpoint
+    apiHealthUrl: apiHealthUrl
+    smokeTestUrls: smokeTestUrls
   }
 }
 
@@ -404,6 +408,32 @@ param authOpenIdConfigUrl string = ''
   'entra'
 ])
 param alertWebhookAuth string = ''
+
+// ---- runbook step 2's query and step 4's verification (README, Remediation) --------------------
+// Declared here, after the lines README.md's tables point at, so that their line numbers hold.
+
+@description('ARM id of the Log Analytics workspace behind the API\'s Application Insights (its AppRequests table), where the runbook\'s error-spike query runs. The app gets its workspace id as LOG_ANALYTICS_WORKSPACE_ID and Log Analytics Reader on that workspace only. Empty: the query is skipped.')
+param apiInsightsWorkspaceId string = ''
+
+@description('LOG_ANALYTICS_ENDPOINT: Log Analytics query API endpoint (another cloud\'s, for a sovereign cloud).')
+param logAnalyticsEndpoint string = 'https://api.loganalytics.io/v1'
+
+@description('API_HEALTH_URL: the API\'s health endpoint; a remediation is verified only while it answers 200. Empty: not probed.')
+param apiHealthUrl string = ''
+
+@description('SMOKE_TEST_URLS: JSON list of smoke-test URLs or {"url", "status"} objects, probed while a remediation is verified. Empty: none.')
+param smokeTestUrls string = ''
+
+var insightsWorkspaceParts = split(empty(apiInsightsWorkspaceId) ? placeholderId : apiInsightsWorkspaceId, '/')
+
+module insightsWorkspaceAccess 'modules/access-loganalytics.bicep' = if (!empty(apiInsightsWorkspaceId)) {
+  name: 'ir-access-logs-${resourceToken}'
+  scope: resourceGroup(insightsWorkspaceParts[2], insightsWorkspaceParts[4])
+  params: {
+    workspaceName: last(insightsWorkspaceParts)
+    identityPrincipalId: identity.outputs.principalId
+  }
+}
 
 // ---- outputs (azd stores them in the environment) ---------------------------------------------
 

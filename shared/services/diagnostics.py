@@ -1,22 +1,32 @@
 """Runbook step 2 as code: read-only diagnostics when a SEV-1 or SEV-2 opens.
 
-The API container app's running status and latest three revisions, the PostgreSQL server's state
-and high availability, the Redis cache's provisioning state and Resource Health. A failed read is
-noted, never raised: diagnostics never block anything.
+The runbook's Application Insights query for error spikes (its top rows), the API container app's
+running status and latest three revisions, the PostgreSQL server's state and high availability, the
+Redis cache's provisioning state and Resource Health. A failed read or query is noted, never raised:
+diagnostics never block anything (the query is bounded by the adapter's timeout).
 """
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Callable, Mapping
 
 from shared.domain.errors import DependencyFailed
 from shared.domain.incident import AUTOMATION, Incident
 from shared.domain.timeutil import iso
-from shared.ports import CloudResources, Op
+from shared.ports import CloudResources, LogAnswer, Observers, Op, observers_of
 from shared.services import outbox
 from shared.templates import initial_assessment
 
 DIAGNOSE = "diag"
+# RUNBOOK.md section 3, SEV-1 step 2.1, verbatim: "Check Application Insights for error spikes".
+ERROR_SPIKES_QUERY = """AppRequests
+| where Success == false
+| where TimeGenerated > ago(15m)
+| summarize count() by ResultCode, OperationName
+| order by count_ desc"""
+QUERY_SPAN = timedelta(minutes=15)   # the query's own ago(15m), also sent as its timespan
+TOP_ROWS = 5
+MAX_CELL = 200
 
 
 def _read(what: str, call: Callable[[], Any], notes: list[str]) -> Any:
@@ -60,6 +70,41 @@ def gather(resources: CloudResources, core: Mapping[str, str]) -> tuple[dict[str
     return out, lines
 
 
+def error_spikes(observers: Observers) -> tuple[dict[str, Any], list[str]]:
+    """The runbook's failed-requests query: its top rows, or why it was skipped or failed."""
+    title = "Application Insights failed requests, last 15 min"
+    if observers.logs is None:
+        why = "LOG_ANALYTICS_WORKSPACE_ID is not set"
+        return {"skipped": why}, [f"{title}: query skipped ({why})"]
+    try:
+        answer = observers.logs.query(query=ERROR_SPIKES_QUERY, timespan=QUERY_SPAN)
+    except DependencyFailed as e:
+        return {"error": str(e)}, [f"{title}: unavailable ({e})"]
+    rows = _top_rows(answer)
+    facts: dict[str, Any] = {"rows": rows}
+    lines = [f"{title}: " + ("none" if not rows else f"top {len(rows)} by count")]
+    lines += [f"  {r['result_code']} {r['operation']}: {r['count']}" for r in rows]
+    if answer.partial_error:
+        facts["partial_error"] = answer.partial_error
+        lines.append(f"  (partial result: {answer.partial_error})")
+    return facts, lines
+
+
+def _top_rows(answer: LogAnswer) -> list[dict[str, Any]]:
+    if not answer.tables:
+        return []
+    table = answer.tables[0]      # PrimaryResult
+    col = {name: i for i, name in enumerate(table.columns)}
+
+    def cell(row: tuple[Any, ...], name: str) -> Any:
+        return row[col[name]] if name in col and col[name] < len(row) else None
+    # bounded: the rows are kept on the incident, and operation names are the API's routes
+    return [{"result_code": str(cell(r, "ResultCode"))[:MAX_CELL],
+             "operation": str(cell(r, "OperationName"))[:MAX_CELL],
+             "count": c if isinstance(c := cell(r, "count_"), (int, float)) else str(c)[:MAX_CELL]}
+            for r in table.rows[:TOP_ROWS]]
+
+
 def due(inc: Incident) -> datetime | None:
     """When diagnostics are due: at once for an open SEV-1/SEV-2 that has none yet."""
     if inc.is_open and inc.severity in ("SEV-1", "SEV-2") and not inc.diagnostics:
@@ -74,6 +119,8 @@ def record(inc: Incident, resources: CloudResources | None, core: Mapping[str, s
         inc.record(now, "diagnostics", AUTOMATION, "Diagnostics skipped: no core resources configured")
     else:
         facts, lines = gather(resources, core)
+        facts["app_requests"], query_lines = error_spikes(observers_of(resources))
+        lines = query_lines + lines
         inc.record(now, "diagnostics", AUTOMATION, "Diagnostics (runbook step 2):\n" + "\n".join(lines))
     inc.diagnostics = {"at": iso(now), **facts}
     step = inc.escalation.pop("chat_after_diagnostics", None)

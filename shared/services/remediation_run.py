@@ -10,7 +10,10 @@ Execution is claimed before ARM is called, in one batch with the incident's ETag
 action under its ETag, and the resource's lock row is inserted (one action in flight per
 resource). Two sweeps racing on the same step: one claim commits, the other finds the entry
 executing and stops. Only then is ARM called; its request id and outcome are recorded, and the
-resource's health is polled until the verification window ends.
+remediation is verified as runbook step 4 says (domain/verification.py has the rule): every 30 s a
+round checks the resource's health, the API's health URL, its 5xx rate against the hour before the
+incident and the smoke tests, each on the timeline; verified once every round stayed clean through
+the verification window, failed (and escalated) when it never recovers or relapses.
 """
 from __future__ import annotations
 
@@ -26,7 +29,9 @@ from shared.domain.remediation_plans import Plan, check_budget, refuse
 from shared.domain.remediation_premise import premise_changed, redis_recovered
 from shared.domain.resources import ArmResult
 from shared.domain.timeutil import iso, parse_iso
-from shared.ports import CloudResources, Op, Record
+from shared.domain.verification import (FAILED, PASSED, UNKNOWN, Check, baseline_per_minute, baseline_window,
+                                        decide, error_rate_check, http_check, recent_window, shown_url, skipped)
+from shared.ports import CloudResources, Observers, Op, Record, observers_of
 from shared.services import escalation
 from shared.services.remediation import (ACTION_TIMEOUT_S, LEDGER, VERIFY_EVERY, Remedy, audit, find,
                                          past_actions)
@@ -227,26 +232,87 @@ def healthy(entry: Mapping[str, Any], resources: CloudResources) -> tuple[bool, 
     return redis_recovered(resources.redis(cache_id=rid), since)
 
 
+def _probe(obs: Observers, name: str, url: str, expected: int) -> Check:
+    if obs.http is None:
+        return skipped(f"{name} {shown_url(url)}", "no HTTP probe configured")
+    answer = obs.http.get(url=url)
+    detail = f"{answer.elapsed_ms} ms" if answer.status is not None else answer.detail
+    return http_check(f"{name} {shown_url(url)}", expected, answer.status, detail)
+
+
+def _error_rate(inc: Incident, entry: dict[str, Any], obs: Observers, app_id: str | None, now: datetime) -> Check:
+    """The API's 5xx rate now against the hour before the incident (that baseline is read once)."""
+    if not app_id:
+        return skipped("5xx rate", "API_CONTAINER_APP_ID is not set")
+    if obs.metrics is None:
+        return skipped("5xx rate", "no Azure Monitor metrics reader (AZURE_SUBSCRIPTION_ID is not set)")
+    v = entry["verification"]
+    try:
+        if "baseline_5xx_per_min" not in v:
+            began = min(inc.created_at, parse_iso(entry.get("alert_fired_at")) or inc.created_at)
+            start, end = baseline_window(began)
+            v["baseline_5xx_per_min"] = baseline_per_minute(
+                obs.metrics.requests(resource_id=app_id, start=start, end=end), began)
+        start, end = recent_window(now)
+        return error_rate_check(obs.metrics.requests(resource_id=app_id, start=start, end=end), now,
+                                v["baseline_5xx_per_min"])
+    except DependencyFailed as e:
+        return Check("5xx rate", UNKNOWN, f"metrics unavailable: {e}")
+
+
+def checks(inc: Incident, entry: dict[str, Any], resources: CloudResources | None, core: Mapping[str, str],
+           now: datetime) -> list[Check]:
+    """One verification round (runbook step 4): the resource's own health, the API's health URL, its
+    5xx rate, each smoke test. An unconfigured probe is a skipped check that says which setting is unset."""
+    try:
+        ok, seen = healthy(entry, resources) if resources else (None, "ARM not configured")
+        resource = Check("resource", UNKNOWN if ok is None else PASSED if ok else FAILED, seen)
+    except DependencyFailed as e:
+        resource = Check("resource", UNKNOWN, f"health read failed: {e}")
+    obs = observers_of(resources)
+    health = _probe(obs, "health", obs.health_url, 200) if obs.health_url else \
+        skipped("health URL", "API_HEALTH_URL is not set")
+    smoke = [_probe(obs, "smoke", url, status) for url, status in obs.smoke_tests] or \
+        [skipped("smoke tests", "SMOKE_TEST_URLS is not set")]
+    return [resource, health, _error_rate(inc, entry, obs, core.get("api"), now), *smoke]
+
+
+def _hold_lock(repo: IncidentRepository, entry: Mapping[str, Any], until: datetime) -> list[Op]:
+    """Keep the resource's lock (one action in flight) until verification can end at the latest."""
+    key = lock_key(entry["resource_id"])
+    lock = repo.store.get(keys=[key]).get(key)
+    if lock is None or lock.data["remediation_id"] != entry["id"] or parse_iso(lock.data["until"]) >= until:
+        return []
+    return [Op("replace", key, {**lock.data, "until": iso(until)}, lock.etag)]
+
+
 def verify(inc: Incident, rid: str, now: datetime, remedy: Remedy, repo: IncidentRepository) -> list[Op] | None:
-    """One health check of an executed remediation (a due step). Success, failure or check again."""
+    """One verification round of an executed remediation (a due step): verified, failed, or check again."""
     entry = find(inc, rid)
     if entry["status"] == "executing":  # the executor died between claim and result
         return _fail(inc, entry, now, "the executor stopped before recording ARM's answer", repo)
     if entry["status"] != "verifying":
         return None
-    resources = remedy.resources()
-    try:
-        ok, seen = healthy(entry, resources) if resources else (False, "ARM not configured")
-    except DependencyFailed as e:
-        ok, seen = False, f"health read failed: {e}"
     v = entry["verification"]
+    round_ = checks(inc, entry, remedy.resources(), remedy.core, now)
     v["checks"] += 1
-    if ok:
+    recover_by = parse_iso(v["until"])
+    window = recover_by - (parse_iso(entry["execution"].get("finished_at")) or recover_by)
+    d = decide(round_, now=now, recover_by=recover_by, stable_since=parse_iso(v.get("stable_since")),
+               window=window, rounds=v["checks"])
+    seen = "; ".join(c.line() for c in round_)
+    lines = "\n".join(f"  {c.line()}" for c in round_)
+    after = f"\nKeep checking: {d.reason}" if d.verdict == "keep-checking" else ""
+    inc.record(now, "remediation", AUTOMATION, f"Verification of {rid} ({entry['playbook']}), check {v['checks']}:\n"
+               f"{lines}{after}", remediation_id=rid)
+    if d.verdict == "failed":
+        return _fail(inc, entry, now, d.reason, repo)
+    v["stable_since"] = iso(d.stable_since) if d.stable_since else None
+    if d.verdict == "verified":
         entry["status"] = "succeeded"
-        inc.record(now, "remediation", AUTOMATION, f"Remediation {rid} ({entry['playbook']}) verified: {seen}",
+        inc.record(now, "remediation", AUTOMATION, f"Remediation {rid} ({entry['playbook']}) verified: {d.reason}",
                    remediation_id=rid)
-        return [audit(now, inc, entry, "verification", AUTOMATION, "succeeded", seen=seen), *_release(repo, entry)]
-    if now >= parse_iso(v["until"]):
-        return _fail(inc, entry, now, f"not healthy after {v['checks']} checks ({seen})", repo)
+        return [audit(now, inc, entry, "verification", AUTOMATION, "succeeded", seen=seen, reason=d.reason),
+                *_release(repo, entry)]
     v["next_at"] = iso(now + VERIFY_EVERY)
-    return []
+    return _hold_lock(repo, entry, recover_by + window) if v["checks"] == 1 else []

@@ -1,11 +1,12 @@
 """FakeArm: a loopback stand-in for Azure Resource Manager, enough for the ARM adapter's SDK calls.
 
 It models one container app (tests/fakes/arm_containerapps.py: revisions, traffic with labels,
-scale, secrets), one PostgreSQL flexible server and one Azure Cache for Redis
-(tests/fakes/arm_data.py). Writes change that state. This module is the server: routing,
-authentication and api-version checks, injected faults, and long-running operations, which answer
-202 with Azure-AsyncOperation and Location headers; the operation status resource says InProgress
-until it has been polled `lro_polls` times (None: never), then Succeeded (or `lro_outcome`).
+scale, secrets; tests/fakes/arm_metrics.py: its Requests metric), one PostgreSQL flexible server
+and one Azure Cache for Redis (tests/fakes/arm_data.py). Writes change that state. This module is
+the server: routing, authentication and api-version checks, injected faults, and long-running
+operations, which answer 202 with Azure-AsyncOperation and Location headers; the operation status
+resource says InProgress until it has been polled `lro_polls` times (None: never), then Succeeded
+(or `lro_outcome`).
 Every request is recorded; `fail()` injects 429/500/4xx answers.
 """
 from __future__ import annotations
@@ -23,6 +24,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from tests.fakes.arm_containerapps import ContainerAppsFake
 from tests.fakes.arm_data import DataTierFake
+from tests.fakes.arm_metrics import RequestsMetricFake
 from tests.fakes.arm_wire import API_VERSIONS, GROUP, SUBSCRIPTION, error
 
 __all__ = ["FakeArm", "Recorded", "SUBSCRIPTION", "GROUP"]
@@ -51,7 +53,7 @@ class _Fault:
     retry_after: str | None
 
 
-class FakeArm(ContainerAppsFake, DataTierFake):
+class FakeArm(ContainerAppsFake, DataTierFake, RequestsMetricFake):
     def __init__(self, *, subscription_id: str = SUBSCRIPTION, lro_polls: int | None = 1,
                  lro_outcome: str = "Succeeded", page_size: int | None = None,
                  now: Callable[[], datetime] = lambda: datetime.now(timezone.utc)):
@@ -150,6 +152,7 @@ class FakeArm(ContainerAppsFake, DataTierFake):
             ("POST", cache + "/forcereboot"): lambda: self._reboot_redis(body),
             ("GET", cache + "/providers/microsoft.resourcehealth/availabilitystatuses/current"):
                 lambda: (200, self._redis_health_json()),
+            ("GET", app + "/providers/microsoft.insights/metrics"): lambda: self._requests_metric(query or {}),
         }
         if m and method == "GET":
             return self._poll(m.group(2), m.group(1))

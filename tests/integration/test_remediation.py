@@ -51,6 +51,13 @@ class Env:
         return sweep(store=self.store, clock=self.clock, runbook=RUNBOOK,
                      paging=Paging(routable_roles=frozenset(KEYS)), remedy=self.remedy)
 
+    def through_verification_window(self):
+        """Verification passes only once every check held through the runbook's verification window
+        (runbook step 4, "monitor ... to confirm stability"): a round every 30 s, the first clean one
+        30 s after the action, then the window."""
+        for _ in range(int(RUNBOOK.remediation.verify_after / timedelta(seconds=30)) + 1):
+            self.tick(30)
+
     def show(self, inc_id: str) -> dict:
         return get_incident(inc_id, store=self.store)
 
@@ -101,6 +108,8 @@ def test_rollback_in_multiple_revision_mode_shifts_traffic_and_verifies(env, arm
     rem = env.rem(inc)
     assert rem["status"] == "verifying" and rem["execution"]["request_id"]
     env.tick(30)
+    assert env.rem(inc)["status"] == "verifying"     # healthy, but not yet through the stability window
+    env.through_verification_window()
     rem = env.rem(inc)
     assert rem["status"] == "succeeded"
     events = [(a["event"], a["outcome"]) for a in env.audit()]
@@ -124,7 +133,7 @@ def test_rollback_in_single_revision_mode_redeploys_the_previous_template(env, a
     assert template["containers"][0]["env"] == SECRET_ENV       # the app's secret, not the revision's alias
     assert template["revisionSuffix"].startswith("rollback-")
     assert "single-revision mode" in env.rem(inc)["plan"]["reason"]
-    env.tick(30)
+    env.through_verification_window()
     assert env.rem(inc)["status"] == "succeeded"
 
 
@@ -148,7 +157,7 @@ def test_scale_out_to_the_runbook_values(env, arm):
     env.tick(10)
     [write] = arm.writes()
     assert write.body["properties"]["template"]["scale"] == {"minReplicas": 4, "maxReplicas": 20}
-    env.tick(30)
+    env.through_verification_window()
     assert env.rem(inc)["status"] == "succeeded"
 
 
@@ -163,7 +172,7 @@ def test_postgres_restart_with_failover_only_when_ha_is_on(env, arm, ha_mode, fa
     assert write.method == "POST" and write.path == f"{arm.server_id}/restart"
     assert write.api_version == "2026-10-01"
     assert write.body == ({"restartWithFailover": True, "failoverMode": "ForcedFailover"} if failover else None)
-    env.tick(30)
+    env.through_verification_window()
     assert env.rem(inc)["status"] == "succeeded"
 
 
@@ -175,6 +184,7 @@ def test_fifty_redis_alerts_reboot_it_once(env, arm):
         env.tick(10)
     reboots = [w for w in arm.writes() if w.path.endswith("/forceReboot")]
     assert len(reboots) == 1 and reboots[0].body == {"rebootType": "AllNodes"}
+    env.through_verification_window()
     rem = env.rem(answers[0]["incident_id"])
     assert rem["status"] == "succeeded"
     assert any("flush" in m.lower() for m in rem["plan"]["manual_steps"])
@@ -289,7 +299,7 @@ def test_arm_429_is_retried_and_the_action_succeeds(env, arm):
     inc = env.alert("r1", target=arm.cache_id, rule="redis-errors", metric="errors", severity="Sev1")["incident_id"]
     env.tick()
     env.tick(10)
-    env.tick(30)
+    env.through_verification_window()
     assert env.rem(inc)["status"] == "succeeded"
     assert len([r for r in arm.requests if r.method == "POST"]) == 2
 
@@ -459,7 +469,7 @@ def test_a_redis_reboot_is_verified_once_the_cache_is_available_again(env, arm):
     inc = env.alert("r1", target=arm.cache_id, rule="redis-errors", metric="errors", severity="Sev1")["incident_id"]
     env.tick()
     env.tick(10)
-    env.tick(30)
+    env.through_verification_window()
     rem = env.rem(inc)
     assert rem["status"] == "succeeded"
     assert "Resource Health Available" in [a for a in env.audit() if a["event"] == "verification"][0]["detail"]

@@ -1,5 +1,5 @@
 // Deployed into the API container app's resource group. A custom role holding only what the
-// API playbook and diagnostics call. Only the definition: role-assignments.bicep assigns it to the
+// API playbook, diagnostics and verification call. Only the definition: role-assignments.bicep assigns it to the
 // function app identity on that one app, in a later deployment (see that file for why).
 
 @description('Short token that keeps the custom role name unique per deployment environment.')
@@ -16,6 +16,8 @@ var actions = [
   // PATCH of traffic weights (rollback, multiple-revision mode), of the template (rollback by
   // redeploying an old revision's template, single-revision mode) and of scale min/max replicas
   'Microsoft.App/containerApps/write'
+  // Azure Monitor metrics of the app: the Requests metric by statusCodeCategory (verification's 5xx rate)
+  'Microsoft.Insights/metrics/read'
   // No revisions/activate, deactivate or restart: the playbooks never call them.
 ]
 
@@ -23,7 +25,7 @@ resource role 'Microsoft.Authorization/roleDefinitions@2022-04-01' = {
   name: guid(resourceGroup().id, 'incident-response-containerapp-operator', nameSuffix)
   properties: {
     roleName: 'Incident response container app operator (${nameSuffix}-${uniqueString(resourceGroup().id)})'
-    description: 'Read a container app and its revisions; change its traffic weights, template and scale. Used by the incident-response function app.'
+    description: 'Read a container app, its revisions and its metrics; change its traffic weights, template and scale. Used by the incident-response function app.'
     type: 'CustomRole'
     permissions: [
       {

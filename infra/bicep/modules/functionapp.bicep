@@ -205,6 +205,11 @@ resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
     AUTH_AUDIENCE: authAudience
     AUTH_OPENID_CONFIG_URL: authOpenIdConfigUrl
     ALERT_WEBHOOK_AUTH: alertWebhookAuth
+    // Runbook step 2's Application Insights query and step 4's verification probes.
+    LOG_ANALYTICS_WORKSPACE_ID: logAnalyticsWorkspaceId
+    LOG_ANALYTICS_ENDPOINT: logAnalyticsEndpoint
+    API_HEALTH_URL: apiHealthUrl
+    SMOKE_TEST_URLS: smokeTestUrls
   }
 }
 
@@ -228,6 +233,18 @@ param authOpenIdConfigUrl string = ''
   'entra'
 ])
 param alertWebhookAuth string = ''
+
+@description('LOG_ANALYTICS_WORKSPACE_ID: workspace id (customerId, a GUID) of the API\'s Application Insights workspace, for the runbook\'s error-spike query. Empty: the query is skipped.')
+param logAnalyticsWorkspaceId string = ''
+
+@description('LOG_ANALYTICS_ENDPOINT: Log Analytics query API endpoint.')
+param logAnalyticsEndpoint string = 'https://api.loganalytics.io/v1'
+
+@description('API_HEALTH_URL: the API\'s health endpoint; a remediation is verified only while it answers 200. Empty: not probed.')
+param apiHealthUrl string = ''
+
+@description('SMOKE_TEST_URLS: JSON list of smoke-test URLs or {"url", "status"} objects, probed while a remediation is verified. Empty: none.')
+param smokeTestUrls string = ''
 
 output name string = site.name
 output id string = site.id
