@@ -67,7 +67,8 @@ def dimensions(context: Mapping[str, Any], service: str) -> dict[str, str]:
     names cut to MAX_LABEL characters, values to MAX_VALUE."""
     pairs: list[Any] = []
     for c in conditions(context):
-        pairs += c.get("dimensions") if isinstance(c.get("dimensions"), list) else []
+        dims = c.get("dimensions")
+        pairs += dims if isinstance(dims, list) else []
     if isinstance(context.get("Dimensions"), list):
         pairs += context["Dimensions"]
     out: dict[str, str] = {}
@@ -118,7 +119,8 @@ def condition_hint(service: str, context: Mapping[str, Any]) -> str:
         hints = [_log_query_hint(c) if "searchQuery" in c else _metric_hint(c, dynamic)
                  for c in conditions(context)]
         return ", ".join(h for h in hints if h)
-    props = context.get("properties") if isinstance(context.get("properties"), dict) else {}
+    raw_props = context.get("properties")
+    props: dict[str, Any] = raw_props if isinstance(raw_props, dict) else {}
     if service == "ServiceHealth":
         title, stage = text(props.get("title")), text(props.get("stage"))
         return f"{title} ({stage})" if title and stage else title
@@ -143,7 +145,8 @@ def condition_hint(service: str, context: Mapping[str, Any]) -> str:
 
 
 def _budget_hint(context: Mapping[str, Any]) -> str:
-    data = context.get("AlertData") if isinstance(context.get("AlertData"), dict) else {}
+    raw = context.get("AlertData")
+    data: dict[str, Any] = raw if isinstance(raw, dict) else {}
     name, kind = text(data.get("BudgetName")), text(data.get("ThresholdType"))
     spent = text(data.get("ForecastedTotalForPeriod")) if kind.lower() == "forecasted" else ""
     spent = spent or text(data.get("SpentAmount"))

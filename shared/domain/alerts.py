@@ -142,7 +142,8 @@ def parse_alert(payload: Any) -> Alert:
     ess = data.get("essentials")
     if not isinstance(ess, dict):
         raise InvalidInput(E, f"expected an object, got {_kind(ess)}")
-    context = data.get("alertContext") if isinstance(data.get("alertContext"), dict) else {}
+    raw_context = data.get("alertContext")
+    context: dict[str, Any] = raw_context if isinstance(raw_context, dict) else {}
 
     alert_id = ess.get("alertId")
     if not isinstance(alert_id, str) or not alert_id.strip():
@@ -219,7 +220,7 @@ def _arm_ids(value: Any, path: str) -> None:
             raise InvalidInput(f"{path}[{i}]" if isinstance(value, list) else path, problem)
 
 
-def _rule_id(ess: dict, context: dict, service: str) -> str | None:
+def _rule_id(ess: dict[str, Any], context: dict[str, Any], service: str) -> str | None:
     """essentials.alertRuleId (or alertRuleID); for budgets, alertContext.AlertData.BudgetId."""
     for key in ("alertRuleId", "alertRuleID"):
         _arm_ids(opt_str(ess.get(key)), f"{E}.{key}")

@@ -213,7 +213,8 @@ def classify(alert: Alert, rules: Sequence[Rule], core: Mapping[str, str]) -> Cl
         impact = health
         sources.append(f"Resource Health {alert.health_status}")
     if impact is None:
-        impact = {0: "core", 1: "degraded", 2: "degraded"}.get(alert.severity, "minor")
+        impact = {0: "core", 1: "degraded", 2: "degraded"}.get(alert.severity, "minor") \
+            if alert.severity is not None else "minor"
         sources.append(f"default for {sev_word}")
     if scope is None:
         scope = "all" if core_hit else "one" if len(tenants) == 1 else "some"

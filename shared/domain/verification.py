@@ -30,8 +30,11 @@ from statistics import median
 from typing import Iterable, Literal, Sequence
 from urllib.parse import urlsplit
 
-PASSED, FAILED, SKIPPED, UNKNOWN = "passed", "failed", "skipped", "unknown"
 Outcome = Literal["passed", "failed", "skipped", "unknown"]
+PASSED: Outcome = "passed"
+FAILED: Outcome = "failed"
+SKIPPED: Outcome = "skipped"
+UNKNOWN: Outcome = "unknown"
 Verdict = Literal["verified", "keep-checking", "failed"]
 
 RECENT_MINUTES = 5
