@@ -48,13 +48,15 @@ def running(pid: int) -> bool:
 
 
 def stop_group(pid: int, timeout: float = 10.0) -> None:
-    """Stop the process group that `pid` leads (Azurite runs in a session of its own): TERM, then KILL."""
-    for sig in (signal.SIGTERM, signal.SIGKILL):
+    """Stop the process group that `pid` leads (Azurite runs in a session of its own): INT first (the
+    only signal on which Azurite's table service saves its data; on TERM it loses the writes of its
+    last seconds), then TERM, then KILL."""
+    for sig, wait in ((signal.SIGINT, min(timeout, 1.5)), (signal.SIGTERM, timeout), (signal.SIGKILL, timeout)):
         try:
             os.killpg(pid, sig)
         except ProcessLookupError:
             return
-        if _exited(pid, timeout):
+        if _exited(pid, wait):  # INT: it saves in milliseconds, but may not exit on it
             return
 
 

@@ -7,7 +7,8 @@ delivery (after a crash between send and bookkeeping) harmless.
 Each channel has a lane of its own, and pages have one per severity, delivered first: a storm of
 SEV-3 tickets and chats never stands in front of a SEV-1 page. Nothing sleeps in the timer: the
 pager makes one attempt per tick, and a message that must wait (a 5xx, a 429 with Retry-After)
-goes back in its lane at its next attempt time.
+goes back in its lane at its next attempt time. An acknowledge or resolve never overtakes the trigger
+of the same PagerDuty alert still waiting for a retry (PagerDuty would drop it, then open the alert).
 """
 from __future__ import annotations
 
@@ -23,13 +24,14 @@ from typing import Any, Mapping, Sequence
 from shared.domain.errors import ConcurrencyConflict
 from shared.domain.incident import AUTOMATION, Incident
 from shared.domain.timeutil import iso
-from shared.ports import AzureAlerts, Clock, Delivery, Op, Pager, PagerEvent, RecordStore
+from shared.ports import AzureAlerts, Clock, Delivery, Filter, Op, Pager, PagerEvent, RecordStore
 from shared.services.repository import IncidentRepository
 
 log = logging.getLogger(__name__)
 BUDGET_S = 7.0                        # real seconds per tick spent delivering
 LEASE = timedelta(minutes=5)          # a claimed message is retried after this if its sender died
 MAX_BACKOFF = timedelta(minutes=5)
+HOLD = timedelta(seconds=10)          # an acknowledge/resolve behind its trigger looks again after this
 UNSENT = {"chat": "this version has no chat sender", "ticket": "this version has no ticket sender",
           "status_page": "this version has no status-page sender",
           "customer_comms": "customer messages are written by people"}
@@ -112,6 +114,14 @@ def _deliver_one(store: RecordStore, clock: Clock, rec, pager: Pager | None, rou
     now = clock.now()
     msg_id = rec.key.rsplit("|", 1)[1]
     lane = lane_of(str(rec.data.get("channel", "")), str(rec.data.get("severity", "")))
+    if _behind_its_trigger(store, rec):
+        later = _key(lane, now + HOLD, msg_id)
+        try:  # back in its lane, a little later: the trigger goes first
+            store.commit(ops=[Op("delete", rec.key, etag=rec.etag), Op("insert", later, rec.data)])
+        except ConcurrencyConflict:
+            pass  # another sweep holds it
+        report.skipped += 1
+        return False
     claimed = _key(lane, now + LEASE, msg_id)
     data = {**rec.data, "attempts": int(rec.data.get("attempts") or 0) + 1}
     try:
@@ -126,6 +136,18 @@ def _deliver_one(store: RecordStore, clock: Clock, rec, pager: Pager | None, rou
         return False
     _finish(store, clock, claimed, etag, data, result, report)
     return _retryable(result)
+
+
+def _behind_its_trigger(store: RecordStore, rec) -> bool:
+    """A PagerDuty acknowledge/resolve whose trigger (same dedup key, queued no later) still waits in a
+    page lane, for a retry or in another sender's hands: PagerDuty drops an acknowledge or resolve for an
+    alert it does not have, and the trigger arriving after it would page on for an incident handled."""
+    data = rec.data
+    if data.get("channel") != "pagerduty" or data.get("action") not in ("acknowledge", "resolve"):
+        return False
+    waiting = store.scan(start="out|p", end="out|q", limit=20, filters=[
+        Filter("dedup_key", "eq", str(data.get("dedup_key", ""))), Filter("action", "eq", "trigger")]).records
+    return any(str(r.data.get("created_at", "")) <= str(data.get("created_at", "")) for r in waiting)
 
 
 def _send(data: dict[str, Any], pager: Pager | None, routing_keys: Mapping[str, str],

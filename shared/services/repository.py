@@ -27,6 +27,7 @@ from __future__ import annotations
 import hashlib
 import json
 import random
+import re
 import threading
 import time
 import uuid
@@ -51,13 +52,16 @@ def h(value: str) -> str:
     return hashlib.sha256(value.lower().encode()).hexdigest()[:32]
 
 
+_INCIDENT_ID = re.compile(r"INC-([0-9]{8})-([0-9]{4,6})")
+
+
 def inverted(incident_id: str) -> str:
-    """INC-20261127-0042 -> '73738872' + '999957': ascending keys list newest first."""
-    try:
-        _, day, n = incident_id.split("-")
-        return f"{99999999 - int(day):08d}{999999 - int(n):06d}"
-    except ValueError as e:
-        raise NotFound(f"no incident {incident_id!r}") from e
+    """INC-20261127-0042 -> '73738872' + '999957': ascending keys list newest first. Only that exact
+    spelling (ASCII digits) names an incident; anything else raises NotFound."""
+    m = _INCIDENT_ID.fullmatch(incident_id)
+    if m is None:
+        raise NotFound(f"no incident {incident_id[:80]!r}")
+    return f"{99999999 - int(m[1]):08d}{999999 - int(m[2]):06d}"
 
 
 def incident_key(incident_id: str) -> str:

@@ -65,9 +65,9 @@ def sweep(*, store: RecordStore, clock: Clock, runbook: Runbook, paging: Paging 
     rows = [r for r in page.records if lane is None or r.data.get("lane") == lane]
     report = SweepReport(due=len(rows))
     started = time.monotonic()
-    for rec in rows:
+    for n, rec in enumerate(rows):
         if time.monotonic() - started > BUDGET_S:
-            report.deferred = report.due - len(report.applied) - report.skipped - report.failed - report.held
+            report.deferred = len(rows) - n   # rows, not steps: one row may apply several steps
             log.warning("sweep budget spent: %d due rows left for the next tick", report.deferred)
             break
         retry_at = rec.data.get("retry_at")

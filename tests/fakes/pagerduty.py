@@ -4,7 +4,9 @@ Validates events as the real API does (32-character routing key, required fields
 documented lengths and enums) and answers with the real shapes: 202 `{"status": "success", ...}`
 or 400 `{"status": "invalid event", ...}`. It models alert de-duplication: a trigger on an open
 (triggered or acknowledged) alert with the same routing key and dedup key is folded into it; an
-acknowledge or resolve for no open alert is dropped. Faults are injected with `fail_next`.
+acknowledge or resolve for no open alert is dropped. Faults are injected with `fail_next`, or with
+`fault_pattern` (a cycle applied to every request after those, e.g. `[500, None]`: every other call
+fails). `answers` logs what each request got: (event_action, dedup_key, status), faults included.
 
     with FakePagerDuty() as pd:
         pager = PagerDutyPager(events_url=pd.url)
@@ -83,6 +85,9 @@ class FakePagerDuty:
         self._lock = threading.Lock()
         self._events: list[dict[str, Any]] = []
         self._faults: list[tuple[int, float | None, Any]] = []
+        self._pattern: list[int | None] = []
+        self._pattern_retry_after: float | None = None
+        self.answers: list[tuple[str | None, str | None, int]] = []   # (action, dedup_key, status) per request
         self.incidents: dict[tuple[str, str], str] = {}   # (routing_key, dedup_key) -> status
         self.deduplicated = 0       # triggers folded into an open alert
         self.dropped = 0            # acknowledge/resolve with no open alert
@@ -121,6 +126,12 @@ class FakePagerDuty:
         with self._lock:
             self._faults += [(status, retry_after, body)] * n
 
+    def fault_pattern(self, pattern: list[int | None], *, retry_after: float | None = None) -> None:
+        """After the `fail_next` faults, answer requests by cycling through `pattern`: a status fails the
+        request (before it is processed, with Retry-After when given); None answers it normally."""
+        with self._lock:
+            self._pattern, self._pattern_retry_after = list(pattern), retry_after
+
     @property
     def events(self) -> list[dict[str, Any]]:
         """Every accepted event, in arrival order."""
@@ -140,7 +151,21 @@ class FakePagerDuty:
     def _fault(self) -> tuple[int, float | None, Any] | None:
         with self._lock:
             self.requests += 1
-            return self._faults.pop(0) if self._faults else None
+            if self._faults:
+                return self._faults.pop(0)
+            if self._pattern:
+                status = self._pattern[(self.requests - 1) % len(self._pattern)]
+                return None if status is None else (status, self._pattern_retry_after, None)
+            return None
+
+    def _answered(self, raw: bytes, status: int) -> None:
+        try:
+            event = json.loads(raw)
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            event = None
+        event = event if isinstance(event, dict) else {}
+        with self._lock:
+            self.answers.append((event.get("event_action"), event.get("dedup_key"), status))
 
     def _accept(self, event: dict[str, Any]) -> dict[str, Any]:
         with self._lock:
@@ -174,10 +199,12 @@ def _handler(fake: FakePagerDuty) -> type[BaseHTTPRequestHandler]:
             fault = fake._fault()
             if fault:
                 status, retry_after, body = fault
+                fake._answered(raw, status)
                 headers = {"Retry-After": f"{retry_after:g}"} if retry_after is not None else {}
                 default = _FAULT_BODIES.get(status, {"status": "error", "message": "Internal Server Error"})
                 return self._send(status, default if body is None else body, headers)
             if length > BODY_MAX:
+                fake._answered(b"", 413)
                 return self._send(413, {"status": "invalid event", "message": "Request entity too large"})
             try:
                 event = json.loads(raw)
@@ -186,9 +213,12 @@ def _handler(fake: FakePagerDuty) -> type[BaseHTTPRequestHandler]:
             else:
                 errors = validate(event)
             if errors:
+                fake._answered(raw, 400)
                 return self._send(400, {"status": "invalid event", "message": "Event object is invalid",
                                         "errors": errors})
-            self._send(202, fake._accept(event))
+            answer = fake._accept(event)
+            fake._answered(raw, 202)
+            self._send(202, answer)
 
         def _send(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
             data = json.dumps(body).encode()

@@ -42,6 +42,13 @@ def _unavailable(e: Exception) -> StoreUnavailable | StoreRejected:
     return StoreUnavailable(f"Table Storage unavailable: {type(e).__name__}")
 
 
+def _unencodable(e: UnicodeEncodeError) -> StoreRejected:
+    # A lone surrogate in a key or a query value: no request can carry it (URLs are UTF-8), so the
+    # store refuses it like a malformed write, never as an outage that a retry could cure.
+    return StoreRejected(f"Table Storage cannot take this text: a lone surrogate at character {e.start} "
+                         "(keys and query values must be valid Unicode)")
+
+
 class TableRecordStore:
     def __init__(self, client: TableClient, *, partition: str = PARTITION):
         self._client = client
@@ -81,6 +88,8 @@ class TableRecordStore:
             return None
         except AzureError as e:
             raise _unavailable(e) from e
+        except UnicodeEncodeError as e:
+            raise _unencodable(e) from e
         return self._record(ent)
 
     def get(self, *, keys: Sequence[str]) -> dict[str, Record]:
@@ -122,6 +131,8 @@ class TableRecordStore:
                     return Page(out, out[-1].key)
         except AzureError as e:
             raise _unavailable(e) from e
+        except UnicodeEncodeError as e:
+            raise _unencodable(e) from e
 
     # -- writes ----------------------------------------------------------------------------
     def commit(self, *, ops: Sequence[Op]) -> dict[str, str]:
@@ -147,6 +158,8 @@ class TableRecordStore:
             raise _unavailable(e) from e
         except AzureError as e:
             raise _unavailable(e) from e
+        except UnicodeEncodeError as e:
+            raise _unencodable(e) from e
         etags = {}
         for op, meta in zip(ops, results):
             if op.kind != "delete":
@@ -169,6 +182,8 @@ class TableRecordStore:
             raise _unavailable(e) from e
         except AzureError as e:
             raise _unavailable(e) from e
+        except UnicodeEncodeError as e:
+            raise _unencodable(e) from e
         return {op.key: meta.get("etag", "")}
 
     def _operation(self, op: Op) -> tuple:
