@@ -226,6 +226,11 @@ class RequestMetrics(Protocol):
         (statusCodeCategory), in [start, end). Minutes without data are absent. Raises
         DependencyFailed when the metrics cannot be read."""
 
+    def maxima(self, *, resource_id: str, names: Sequence[str], start: datetime, end: datetime
+               ) -> dict[str, list[tuple[datetime, float]]]:
+        """Per-minute maxima of a resource's metrics (e.g. a cache's errors, serverLoad,
+        connectedclients) in [start, end), by metric name. Raises DependencyFailed."""
+
 
 @dataclass(frozen=True)
 class ProbeAnswer:

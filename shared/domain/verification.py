@@ -162,3 +162,27 @@ def decide(checks: Sequence[Check], *, now: datetime, recover_by: datetime, stab
         return Decision("verified", f"every check passed for {_minutes(now - since)} (stability window "
                                     f"{_minutes(window)}, {rounds} checks)", since)
     return Decision("keep-checking", f"stable for {_minutes(now - since)} of {_minutes(window)}", since)
+
+
+CACHE_METRICS = ("errors", "serverLoad", "connectedclients")   # Azure Cache for Redis metric names
+MAX_SERVER_LOAD = 90.0    # percent: a cache this loaded is not "back"
+
+
+def cache_metrics_check(series: dict[str, list[tuple[datetime, float]]], now: datetime) -> Check:
+    """A rebooted cache is back when, over the last 5 whole minutes, it reported no errors, its server
+    load stayed under MAX_SERVER_LOAD and clients are connected again (the latest minute). `series`:
+    metric name -> (minute, per-minute maximum). No points at all is unknown, never a pass."""
+    start, end = recent_window(now)
+    recent = {name: [v for at, v in series.get(name, []) if start <= at < end] for name in CACHE_METRICS}
+    if not any(recent.values()):
+        return Check("cache metrics", UNKNOWN, "no errors/serverLoad/connectedclients points in the last 5 minutes")
+    errors, load, clients = (recent[n] for n in CACHE_METRICS)
+    words = (f"errors max {max(errors, default=0):g}, server load max {max(load, default=0):g}%, "
+             f"{clients[-1] if clients else 0:g} clients connected")
+    if any(v > 0 for v in errors):
+        return Check("cache metrics", FAILED, f"{words}: the cache reported errors")
+    if any(v >= MAX_SERVER_LOAD for v in load):
+        return Check("cache metrics", FAILED, f"{words}: server load at or over {MAX_SERVER_LOAD:g}%")
+    if not clients or clients[-1] <= 0:
+        return Check("cache metrics", FAILED, f"{words}: no client has connected again")
+    return Check("cache metrics", PASSED, words)

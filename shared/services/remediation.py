@@ -22,7 +22,7 @@ from shared.domain.remediation import SECURITY_REASON, AlertFacts, select_playbo
 from shared.domain.remediation_plans import (PastAction, Plan, check_budget, plan_postgres_failover,
                                              plan_redis_reboot, plan_rollback, plan_scale_out, refuse)
 from shared.domain.timeutil import iso, parse_iso
-from shared.ports import CloudResources, Op, RecordStore, actor_oid
+from shared.ports import CloudResources, Op, actor_oid
 
 PLAN, EXEC, EXPIRE, VERIFY = "rem:plan:", "rem:exec:", "rem:expire:", "rem:verify:"
 LEDGER = "rem|ledger"

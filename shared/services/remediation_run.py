@@ -29,8 +29,9 @@ from shared.domain.remediation_plans import Plan, check_budget, refuse
 from shared.domain.remediation_premise import premise_changed, redis_recovered
 from shared.domain.resources import ArmResult
 from shared.domain.timeutil import iso, parse_iso
-from shared.domain.verification import (FAILED, PASSED, UNKNOWN, Check, baseline_per_minute, baseline_window,
-                                        decide, error_rate_check, http_check, recent_window, shown_url, skipped)
+from shared.domain.verification import (CACHE_METRICS, FAILED, PASSED, UNKNOWN, Check, baseline_per_minute,
+                                        baseline_window, cache_metrics_check, decide, error_rate_check, http_check,
+                                        recent_window, shown_url, skipped)
 from shared.ports import CloudResources, Observers, Op, Record, observers_of
 from shared.services import escalation
 from shared.services.remediation import (ACTION_TIMEOUT_S, LEDGER, VERIFY_EVERY, Remedy, audit, find,
@@ -274,7 +275,20 @@ def checks(inc: Incident, entry: dict[str, Any], resources: CloudResources | Non
         skipped("health URL", "API_HEALTH_URL is not set")
     smoke = [_probe(obs, "smoke", url, status) for url, status in obs.smoke_tests] or \
         [skipped("smoke tests", "SMOKE_TEST_URLS is not set")]
-    return [resource, health, _error_rate(inc, entry, obs, core.get("api"), now), *smoke]
+    cache = [_cache_metrics(entry, obs, now)] if entry["plan"]["action"] == "reboot_redis" else []
+    return [resource, *cache, health, _error_rate(inc, entry, obs, core.get("api"), now), *smoke]
+
+
+def _cache_metrics(entry: Mapping[str, Any], obs: Observers, now: datetime) -> Check:
+    """A rebooted cache's own metrics (errors, serverLoad, connectedclients) over the last minutes."""
+    if obs.metrics is None:
+        return skipped("cache metrics", "no Azure Monitor metrics reader (AZURE_SUBSCRIPTION_ID is not set)")
+    start, end = recent_window(now)
+    try:
+        return cache_metrics_check(obs.metrics.maxima(resource_id=entry["resource_id"], names=CACHE_METRICS,
+                                                      start=start, end=end), now)
+    except DependencyFailed as e:
+        return Check("cache metrics", UNKNOWN, f"metrics unavailable: {e}")
 
 
 def _hold_lock(repo: IncidentRepository, entry: Mapping[str, Any], until: datetime) -> list[Op]:

@@ -24,7 +24,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from tests.fakes.arm_containerapps import ContainerAppsFake
 from tests.fakes.arm_data import DataTierFake
-from tests.fakes.arm_metrics import RequestsMetricFake
+from tests.fakes.arm_metrics import CacheMetricsFake, RequestsMetricFake
 from tests.fakes.arm_wire import API_VERSIONS, GROUP, SUBSCRIPTION, error
 
 __all__ = ["FakeArm", "Recorded", "SUBSCRIPTION", "GROUP"]
@@ -53,7 +53,7 @@ class _Fault:
     retry_after: str | None
 
 
-class FakeArm(ContainerAppsFake, DataTierFake, RequestsMetricFake):
+class FakeArm(ContainerAppsFake, DataTierFake, RequestsMetricFake, CacheMetricsFake):
     def __init__(self, *, subscription_id: str = SUBSCRIPTION, lro_polls: int | None = 1,
                  lro_outcome: str = "Succeeded", page_size: int | None = None,
                  now: Callable[[], datetime] = lambda: datetime.now(timezone.utc)):
@@ -153,6 +153,7 @@ class FakeArm(ContainerAppsFake, DataTierFake, RequestsMetricFake):
             ("GET", cache + "/providers/microsoft.resourcehealth/availabilitystatuses/current"):
                 lambda: (200, self._redis_health_json()),
             ("GET", app + "/providers/microsoft.insights/metrics"): lambda: self._requests_metric(query or {}),
+            ("GET", cache + "/providers/microsoft.insights/metrics"): lambda: self._cache_metrics(query or {}),
         }
         if m and method == "GET":
             return self._poll(m.group(2), m.group(1))

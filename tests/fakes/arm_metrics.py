@@ -20,7 +20,7 @@ as 0 either way).
 """
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from tests.fakes.arm_wire import error
@@ -74,3 +74,52 @@ class RequestsMetricFake:
                                 "name": {"value": "Requests", "localizedValue": "Requests"},
                                 "displayDescription": "Requests processed", "unit": "Count",
                                 "timeseries": timeseries, "errorCode": "Success"}]}
+
+
+# Azure Cache for Redis metrics (Microsoft Learn, "Supported metrics for Microsoft.Cache/redis":
+# `errors` (Count, dimensions ShardId and ErrorType), `serverLoad` (Percent), `connectedclients`
+# (Count); PT1M grain; Maximum among their aggregations). Metrics - List takes several names in one
+# call, comma-separated, and answers one `value` entry per name, each point carrying the requested
+# aggregation's field (`maximum`). A live cache reports every minute: the fake answers a healthy
+# minute (no errors, 5 % load, 10 clients) wherever a test has not set a value.
+CACHE_DEFAULTS = {"errors": 0.0, "serverLoad": 5.0, "connectedclients": 10.0}
+
+
+class CacheMetricsFake:
+    """Mixed into FakeArm; uses its cache_id. `set_cache_metric` sets one metric's maximum for a minute."""
+
+    @property
+    def cache_points(self) -> dict[tuple[str, datetime], float]:
+        if "_cache_points" not in self.__dict__:
+            self._cache_points: dict[tuple[str, datetime], float] = {}
+        return self._cache_points
+
+    def set_cache_metric(self, name: str, at: datetime, value: float) -> None:
+        with self.lock:
+            self.cache_points[(name, at.replace(second=0, microsecond=0))] = value
+
+    def _cache_metrics(self, query: dict[str, str]) -> tuple[int, Any]:
+        names = [n for n in (query.get("metricnames") or "").split(",") if n]
+        unknown = [n for n in names if n not in CACHE_DEFAULTS]
+        if not names or unknown:
+            return 400, error("BadRequest", f"Failed to find metric configuration for {','.join(unknown) or '?'}")
+        if (query.get("aggregation") or "").lower() != "maximum" or query.get("interval") != "PT1M":
+            return 400, error("BadRequest", "this fake models aggregation=Maximum, interval=PT1M only")
+        try:
+            start, end = (_time(v) for v in query["timespan"].split("/"))
+        except (KeyError, ValueError):
+            return 400, error("BadRequest", "timespan must be <start>/<end>")
+        minutes = []
+        at = start.replace(second=0, microsecond=0)
+        while at < end:
+            if at >= start:
+                minutes.append(at)
+            at += timedelta(minutes=1)
+        value = [{"id": f"{self.cache_id}/providers/Microsoft.Insights/metrics/{n}", "type": "Microsoft.Insights/metrics",
+                  "name": {"value": n, "localizedValue": n}, "unit": "Percent" if n == "serverLoad" else "Count",
+                  "errorCode": "Success",
+                  "timeseries": [{"metadatavalues": [], "data": [
+                      {"timeStamp": _iso(m), "maximum": self.cache_points.get((n, m), CACHE_DEFAULTS[n])}
+                      for m in minutes]}]} for n in names]
+        return 200, {"cost": 0, "timespan": query["timespan"], "interval": "PT1M",
+                     "namespace": "microsoft.cache/redis", "resourceregion": "westeurope", "value": value}

@@ -144,7 +144,8 @@ def test_verified_only_once_health_error_rate_and_smoke_tests_held_through_the_w
     assert any(e["text"].startswith(f"Remediation {env.rem(inc)['id']} (redis-reboot) verified: every check passed "
                                     "for 10 min") for e in env.show(inc)["timeline"])
     assert web.hits.count("/health") == 21 and web.hits.count("/smoke/ping?key=s3cret") == 21
-    metric_reads = [r for r in arm.requests if r.path.endswith("/providers/Microsoft.Insights/metrics")]
+    metric_reads = [r for r in arm.requests if r.path.endswith("/providers/Microsoft.Insights/metrics")
+                    and r.path.lower().startswith(arm.app_id.lower())]
     assert len(metric_reads) == 22                           # the baseline once, then one per round
     q = metric_reads[0].query
     assert (q["api-version"], q["metricnames"], q["aggregation"], q["interval"], q["$filter"]) == (
@@ -275,3 +276,25 @@ def test_the_settings_wire_the_probes(memory_store, clock, arm, web):
     first = rounds(env, inc)[0]
     assert f"health {web.url('/health')}: passed" in first and "5xx rate: passed" in first
     assert f"smoke {web.url('/smoke/ping')}: passed (HTTP 204" in first
+
+
+def test_a_rebooted_cache_counts_only_when_its_own_metrics_are_back(memory_store, clock, arm, web):
+    """forceReboot only enqueues a reboot: besides Resource Health, the cache's errors, serverLoad and
+    connectedclients over the last minutes must look well before the reboot is verified."""
+    env = observed(memory_store, clock, arm, all_probes(arm, web))
+    inc = reboot(env)
+    for minute in range(-6, 12):           # errors go on until a few minutes after the reboot
+        at = clock.now() + timedelta(minutes=minute)
+        arm.set_cache_metric("errors", at, 3.0 if minute < 1 else 0.0)
+        arm.set_cache_metric("connectedclients", at, 0.0 if minute < 1 else 12.0)
+    env.tick(30)
+    [first] = rounds(env, inc)
+    assert "\n  cache metrics: failed (errors max 3, " in first and "the cache reported errors" in first
+    cache_reads = [r for r in arm.requests if r.path.endswith("/providers/Microsoft.Insights/metrics")
+                   and r.path.lower().startswith(arm.cache_id.lower())]
+    q = cache_reads[0].query
+    assert (q["metricnames"], q["aggregation"], q["interval"]) == ("errors,serverLoad,connectedclients",
+                                                                   "Maximum", "PT1M")
+    assert env.rem(inc)["status"] == "verifying"           # not back yet: keep checking, not verified
+    ticks_until(env, inc, "succeeded")
+    assert any("cache metrics: passed (errors max 0" in t for t in rounds(env, inc))

@@ -156,3 +156,24 @@ def test_broken_settings_are_named_never_quoted(env, message):
 
 def test_a_loopback_log_analytics_endpoint_is_allowed_for_local_fakes():
     assert configuration_errors({"LOG_ANALYTICS_ENDPOINT": "http://127.0.0.1:8123/v1"}) == []
+
+
+def _minutes(now, values):
+    from datetime import timedelta
+    start = now.replace(second=0, microsecond=0) - timedelta(minutes=len(values))
+    return [(start + timedelta(minutes=i), float(v)) for i, v in enumerate(values)]
+
+
+def test_cache_metrics_decide_whether_a_rebooted_cache_is_back():
+    from datetime import datetime, timezone
+
+    from shared.domain.verification import cache_metrics_check
+    now = datetime(2026, 11, 27, 3, 20, 30, tzinfo=timezone.utc)
+    well = {"errors": _minutes(now, [0] * 5), "serverLoad": _minutes(now, [5] * 5),
+            "connectedclients": _minutes(now, [10] * 5)}
+    assert cache_metrics_check(well, now).outcome == "passed"
+    assert cache_metrics_check({**well, "errors": _minutes(now, [0, 0, 1, 0, 0])}, now).outcome == "failed"
+    assert cache_metrics_check({**well, "serverLoad": _minutes(now, [5, 95, 5, 5, 5])}, now).outcome == "failed"
+    assert cache_metrics_check({**well, "connectedclients": _minutes(now, [10, 10, 10, 10, 0])}, now).outcome \
+        == "failed"
+    assert cache_metrics_check({}, now).outcome == "unknown"

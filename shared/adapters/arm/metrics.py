@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import threading
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Sequence
 
 import requests
 
@@ -97,10 +97,28 @@ class ArmMetrics:
 
     def requests(self, *, resource_id: str, start: datetime, end: datetime) -> list[RequestCount]:
         where = f"Azure Monitor Requests metric of {resource_id.rsplit('/', 1)[-1]}"
-        if not resource_id.startswith("/subscriptions/"):
-            raise DependencyFailed(f"{where}: not an ARM resource id")
         params = {"api-version": API_VERSION, "metricnames": "Requests", "aggregation": "Total", "interval": "PT1M",
                   "timespan": f"{_iso(start)}/{_iso(end)}", "$filter": "statusCodeCategory eq '*'"}
+        try:
+            return request_counts(self._get(resource_id, params, where))
+        except ValueError as e:
+            raise DependencyFailed(f"{where}: {e}") from e
+
+    def maxima(self, *, resource_id: str, names: Sequence[str], start: datetime, end: datetime
+               ) -> dict[str, list[tuple[datetime, float]]]:
+        """Several metrics in one call: `metricnames` is a comma-separated list (Metrics - List)."""
+        where = f"Azure Monitor metrics {','.join(names)} of {resource_id.rsplit('/', 1)[-1]}"
+        params = {"api-version": API_VERSION, "metricnames": ",".join(names), "aggregation": "Maximum",
+                  "interval": "PT1M", "timespan": f"{_iso(start)}/{_iso(end)}"}
+        try:
+            return maxima_of(self._get(resource_id, params, where))
+        except ValueError as e:
+            raise DependencyFailed(f"{where}: {e}") from e
+
+    def _get(self, resource_id: str, params: dict[str, str], where: str) -> Any:
+        """GET the metrics of one resource; the decoded answer. Raises DependencyFailed."""
+        if not resource_id.startswith("/subscriptions/"):
+            raise DependencyFailed(f"{where}: not an ARM resource id")
         from azure.core.exceptions import AzureError   # azure-identity's errors (no managed identity, ...)
         try:
             headers = {"Authorization": f"Bearer {self._token()}", "Accept": "application/json"}
@@ -111,9 +129,32 @@ class ArmMetrics:
         if resp.status_code != 200:
             raise DependencyFailed(f"{where}: {_describe(resp)}")
         try:
-            return request_counts(resp.json())
+            return resp.json()
         except ValueError as e:
             raise DependencyFailed(f"{where}: {e}") from e
+
+
+def maxima_of(body: Any) -> dict[str, list[tuple[datetime, float]]]:
+    """Metric name -> (minute, maximum) from a Metrics - List answer with aggregation=Maximum. Raises
+    ValueError for a metric that came back with an error or an answer of another shape."""
+    if not isinstance(body, dict) or not isinstance(body.get("value"), list):
+        raise ValueError("the answer has no metric list")
+    out: dict[str, list[tuple[datetime, float]]] = {}
+    for metric in body["value"]:
+        if not isinstance(metric, dict):
+            continue
+        code = metric.get("errorCode") or "Success"
+        if code != "Success":
+            raise ValueError(f"{code}: {str(metric.get('errorMessage') or '')[:_DETAIL_MAX]}".rstrip(": "))
+        name = str((metric.get("name") or {}).get("value", ""))
+        points = out.setdefault(name, [])
+        for series in metric.get("timeseries") or []:
+            for point in series.get("data") or []:
+                at, value = _time(point.get("timeStamp")), point.get("maximum")
+                if at is not None and isinstance(value, (int, float)):
+                    points.append((at, float(value)))
+        points.sort()
+    return out
 
 
 def _describe(resp: requests.Response) -> str:
