@@ -10,8 +10,10 @@ var actions = [
   'Microsoft.Cache/redis/read'
   // az redis force-reboot --reboot-type AllNodes [--shard-id n] (playbook step 5)
   'Microsoft.Cache/redis/forceReboot/action'
-  // Resource Health availabilityStatuses/current of the cache: the only evidence a reboot finished
+  // Resource Health availabilityStatuses/current of the cache: evidence that a reboot finished
   'Microsoft.ResourceHealth/availabilityStatuses/read'
+  // Azure Monitor metrics of the cache: errors, serverLoad, connectedclients after a reboot (verification)
+  'Microsoft.Insights/metrics/read'
 ]
 
 resource role 'Microsoft.Authorization/roleDefinitions@2022-04-01' = {
