@@ -411,7 +411,7 @@ def test_the_first_chat_message_carries_the_initial_assessment_and_the_diagnosti
     assert chats() == []                          # held until step 2 has run
     env.tick()
     [text] = chats()
-    assert text.startswith(f"INCIDENT: ") and "SEVERITY: SEV-1" in text and "STATUS: Investigating" in text
+    assert text.startswith("INCIDENT: ") and "SEVERITY: SEV-1" in text and "STATUS: Investigating" in text
     assert "Diagnostics:" in text and "API container app: Running" in text and "PostgreSQL: Ready" in text
 
 

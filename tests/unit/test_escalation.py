@@ -2,7 +2,7 @@
 security, silences, SLA clocks and on-call overrides. A one-hour ladder runs in milliseconds."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime
 
 import pytest
 

@@ -11,7 +11,7 @@ from shared.services.queries import get_incident
 from shared.services.repository import incident_key
 from shared.services.sweep import sweep
 from shared import bootstrap
-from tests.payloads import API_ID, CORE, OTHER_ID, PG_ID, event, metric_alert, resolved
+from tests.payloads import CORE, OTHER_ID, PG_ID, event, metric_alert, resolved
 
 RUNBOOK = bootstrap.load_runbook(bootstrap.settings().runbook_file)
 

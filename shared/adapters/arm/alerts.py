@@ -27,7 +27,7 @@ from urllib.parse import urlsplit
 
 import requests
 
-from shared.adapters.arm.credentials import StaticDevCredential, check_endpoint
+from shared.adapters.arm.credentials import check_endpoint, credential_for
 from shared.domain.errors import DependencyFailed
 from shared.ports import AlertState, Delivery
 
@@ -134,14 +134,8 @@ class ArmAlerts:
 
     def _headers(self) -> dict[str, str]:
         with self._lock:
-            if self._credential is None:
-                if self._loopback:
-                    self._credential = StaticDevCredential()
-                else:
-                    from azure.identity import DefaultAzureCredential
-                    self._credential = DefaultAzureCredential()
-            if self._session is None:
-                self._session = requests.Session()
+            self._credential = self._credential or credential_for(self._loopback)
+            self._session = self._session or requests.Session()
         from azure.core.exceptions import AzureError   # azure-identity's errors (CredentialUnavailableError, ...)
         try:
             token = self._credential.get_token(self._endpoint + "/.default").token

@@ -40,6 +40,15 @@ def check_endpoint(endpoint: str) -> tuple[str, bool]:
     return value, False
 
 
+def credential_for(loopback: bool) -> Any:
+    """The credential for an endpoint: StaticDevCredential for a loopback fake, else
+    DefaultAzureCredential (managed identity in Azure), imported only then."""
+    if loopback:
+        return StaticDevCredential()
+    from azure.identity import DefaultAzureCredential
+    return DefaultAzureCredential()
+
+
 class StaticDevCredential:
     """A TokenCredential that always answers the same token: for a loopback fake of ARM only."""
 

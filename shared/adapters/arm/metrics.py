@@ -27,7 +27,7 @@ from typing import Any, Sequence
 
 import requests
 
-from shared.adapters.arm.credentials import StaticDevCredential, check_endpoint
+from shared.adapters.arm.credentials import check_endpoint, credential_for
 from shared.adapters.arm.resources import ArmResources
 from shared.domain.errors import DependencyFailed
 from shared.domain.verification import RequestCount
@@ -49,18 +49,26 @@ def _time(value: Any) -> datetime | None:
     return t if t.tzinfo else t.replace(tzinfo=timezone.utc)
 
 
-def request_counts(body: Any) -> list[RequestCount]:
-    """The Requests metric's points of a Metrics - List answer. Raises ValueError for a metric that
-    came back with an error (its errorCode is not Success) or an answer of another shape."""
+def _metrics(body: Any) -> list[dict[str, Any]]:
+    """The metrics of a Metrics - List answer. Raises ValueError for an answer of another shape or a
+    metric that came back with an error (its errorCode is not Success)."""
     if not isinstance(body, dict) or not isinstance(body.get("value"), list):
         raise ValueError("the answer has no metric list")
-    out: list[RequestCount] = []
+    out = []
     for metric in body["value"]:
         if not isinstance(metric, dict):
             continue
         code = metric.get("errorCode") or "Success"
         if code != "Success":
             raise ValueError(f"{code}: {str(metric.get('errorMessage') or '')[:_DETAIL_MAX]}".rstrip(": "))
+        out.append(metric)
+    return out
+
+
+def request_counts(body: Any) -> list[RequestCount]:
+    """The Requests metric's points of a Metrics - List answer. Raises ValueError (see _metrics)."""
+    out: list[RequestCount] = []
+    for metric in _metrics(body):
         for series in metric.get("timeseries") or []:
             category = next((str(m.get("value")) for m in series.get("metadatavalues") or []
                              if str((m.get("name") or {}).get("value", "")).lower() == "statuscodecategory"), "")
@@ -68,6 +76,21 @@ def request_counts(body: Any) -> list[RequestCount]:
                 at, total = _time(point.get("timeStamp")), point.get("total")
                 if at is not None and isinstance(total, (int, float)):
                     out.append(RequestCount(at, category, float(total)))
+    return out
+
+
+def maxima_of(body: Any) -> dict[str, list[tuple[datetime, float]]]:
+    """Metric name -> (minute, maximum) from a Metrics - List answer with aggregation=Maximum. Raises
+    ValueError (see _metrics)."""
+    out: dict[str, list[tuple[datetime, float]]] = {}
+    for metric in _metrics(body):
+        points = out.setdefault(str((metric.get("name") or {}).get("value", "")), [])
+        for series in metric.get("timeseries") or []:
+            for point in series.get("data") or []:
+                at, value = _time(point.get("timeStamp")), point.get("maximum")
+                if at is not None and isinstance(value, (int, float)):
+                    points.append((at, float(value)))
+        points.sort()
     return out
 
 
@@ -85,14 +108,8 @@ class ArmMetrics:
 
     def _token(self) -> str:
         with self._lock:
-            if self._credential is None:
-                if self._loopback:
-                    self._credential = StaticDevCredential()
-                else:
-                    from azure.identity import DefaultAzureCredential
-                    self._credential = DefaultAzureCredential()
-            if self._session is None:
-                self._session = requests.Session()
+            self._credential = self._credential or credential_for(self._loopback)
+            self._session = self._session or requests.Session()
         return self._credential.get_token(self._endpoint + "/.default").token
 
     def requests(self, *, resource_id: str, start: datetime, end: datetime) -> list[RequestCount]:
@@ -132,29 +149,6 @@ class ArmMetrics:
             return resp.json()
         except ValueError as e:
             raise DependencyFailed(f"{where}: {e}") from e
-
-
-def maxima_of(body: Any) -> dict[str, list[tuple[datetime, float]]]:
-    """Metric name -> (minute, maximum) from a Metrics - List answer with aggregation=Maximum. Raises
-    ValueError for a metric that came back with an error or an answer of another shape."""
-    if not isinstance(body, dict) or not isinstance(body.get("value"), list):
-        raise ValueError("the answer has no metric list")
-    out: dict[str, list[tuple[datetime, float]]] = {}
-    for metric in body["value"]:
-        if not isinstance(metric, dict):
-            continue
-        code = metric.get("errorCode") or "Success"
-        if code != "Success":
-            raise ValueError(f"{code}: {str(metric.get('errorMessage') or '')[:_DETAIL_MAX]}".rstrip(": "))
-        name = str((metric.get("name") or {}).get("value", ""))
-        points = out.setdefault(name, [])
-        for series in metric.get("timeseries") or []:
-            for point in series.get("data") or []:
-                at, value = _time(point.get("timeStamp")), point.get("maximum")
-                if at is not None and isinstance(value, (int, float)):
-                    points.append((at, float(value)))
-        points.sort()
-    return out
 
 
 def _describe(resp: requests.Response) -> str:
