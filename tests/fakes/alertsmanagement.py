@@ -16,12 +16,11 @@ from __future__ import annotations
 
 import json
 import re
-import sys
 import threading
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any, Callable
 from urllib.parse import parse_qs, urlencode, urlsplit
 
@@ -33,6 +32,8 @@ STATES = ("New", "Acknowledged", "Closed")
 TIME_RANGES = {"1h": timedelta(hours=1), "1d": timedelta(days=1), "7d": timedelta(days=7),
                "30d": timedelta(days=30)}
 _BASE = r"/subscriptions/([^/]+)/providers/microsoft\.alertsmanagement/alerts"
+
+from tests.fakes.loopback import LoopbackFake
 
 
 def _iso(t: datetime) -> str:
@@ -70,7 +71,7 @@ class _Fault:
     times: int
 
 
-class FakeAlertsManagement:
+class FakeAlertsManagement(LoopbackFake):
     def __init__(self, *, now: Callable[[], datetime] = lambda: datetime.now(timezone.utc)):
         self._now = now
         self.alerts: dict[str, dict[str, Any]] = {}          # lower-cased id -> Alert resource
@@ -78,24 +79,6 @@ class FakeAlertsManagement:
         self.changes: list[tuple[str, str]] = []              # (alert id, new state) of each state change made
         self.lock = threading.RLock()
         self._faults: list[_Fault] = []
-        self._server: ThreadingHTTPServer | None = None
-
-    # ---- lifecycle ---------------------------------------------------------------------------
-    def __enter__(self) -> "FakeAlertsManagement":
-        handler = type("Handler", (_Handler,), {"fake": self})
-        self._server = _Server(("127.0.0.1", 0), handler)
-        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True).start()
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-
-    @property
-    def url(self) -> str:
-        assert self._server is not None, "use FakeAlertsManagement as a context manager"
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
 
     # ---- state -------------------------------------------------------------------------------
     def add(self, *, subscription: str = SUBSCRIPTION, guid: str | None = None, rule: str = "rule",
@@ -236,12 +219,6 @@ class FakeAlertsManagement:
         return None
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        if not isinstance(sys.exc_info()[1], ConnectionError):
-            super().handle_error(request, client_address)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -282,3 +259,6 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _any
+
+
+FakeAlertsManagement.handler = _Handler

@@ -13,12 +13,11 @@ from __future__ import annotations
 
 import json
 import re
-import sys
 import threading
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any, Callable
 from urllib.parse import parse_qs, urlsplit
 
@@ -26,6 +25,7 @@ from tests.fakes.arm_containerapps import ContainerAppsFake
 from tests.fakes.arm_data import DataTierFake
 from tests.fakes.arm_metrics import CacheMetricsFake, RequestsMetricFake
 from tests.fakes.arm_wire import API_VERSIONS, GROUP, SUBSCRIPTION, error
+from tests.fakes.loopback import LoopbackFake
 
 __all__ = ["FakeArm", "Recorded", "SUBSCRIPTION", "GROUP"]
 _RG = f"/subscriptions/{{sub}}/resourceGroups/{GROUP}/providers"
@@ -53,7 +53,7 @@ class _Fault:
     retry_after: str | None
 
 
-class FakeArm(ContainerAppsFake, DataTierFake, RequestsMetricFake, CacheMetricsFake):
+class FakeArm(ContainerAppsFake, DataTierFake, RequestsMetricFake, CacheMetricsFake, LoopbackFake):
     def __init__(self, *, subscription_id: str = SUBSCRIPTION, lro_polls: int | None = 1,
                  lro_outcome: str = "Succeeded", page_size: int | None = None,
                  now: Callable[[], datetime] = lambda: datetime.now(timezone.utc)):
@@ -71,24 +71,6 @@ class FakeArm(ContainerAppsFake, DataTierFake, RequestsMetricFake, CacheMetricsF
         self.set_app()
         self.set_postgres()
         self.set_redis()
-        self._server: ThreadingHTTPServer | None = None
-
-    # ---- lifecycle ---------------------------------------------------------------------------
-    def __enter__(self) -> "FakeArm":
-        handler = type("Handler", (_Handler,), {"fake": self})
-        self._server = _Server(("127.0.0.1", 0), handler)
-        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True).start()
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-
-    @property
-    def url(self) -> str:
-        assert self._server is not None, "use FakeArm as a context manager"
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
 
     def fail(self, method: str, path: str, *, status: int = 429, times: int = 1, code: str | None = None,
              retry_after: str | None = None) -> None:
@@ -173,12 +155,6 @@ class FakeArm(ContainerAppsFake, DataTierFake, RequestsMetricFake, CacheMetricsF
         return None
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        if not isinstance(sys.exc_info()[1], ConnectionError):   # a client dropping keep-alive is normal
-            super().handle_error(request, client_address)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -232,3 +208,6 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
     do_GET = do_PATCH = do_POST = do_PUT = do_DELETE = _any
+
+
+FakeArm.handler = _Handler

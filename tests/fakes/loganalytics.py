@@ -16,14 +16,14 @@ records every request, and can be told to answer a partial result, fail, or take
 from __future__ import annotations
 
 import json
-import sys
 import threading
 import time
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 from shared.adapters.arm.credentials import DEV_TOKEN
+from tests.fakes.loopback import LoopbackFake
 
 WORKSPACE = "6f1c2d3e-4a5b-4c6d-8e9f-0a1b2c3d4e5f"
 COLUMNS = [{"name": "ResultCode", "type": "string"}, {"name": "OperationName", "type": "string"},
@@ -39,7 +39,7 @@ class Recorded:
     status: int
 
 
-class FakeLogAnalytics:
+class FakeLogAnalytics(LoopbackFake):
     def __init__(self, *, workspace: str = WORKSPACE):
         self.workspace = workspace
         self.rows: list[list[Any]] = []
@@ -47,24 +47,11 @@ class FakeLogAnalytics:
         self.delay_s = 0.0               # for "slow"
         self.requests: list[Recorded] = []
         self.lock = threading.Lock()
-        self._server: ThreadingHTTPServer | None = None
-
-    def __enter__(self) -> "FakeLogAnalytics":
-        handler = type("Handler", (_Handler,), {"fake": self})
-        self._server = _Server(("127.0.0.1", 0), handler)
-        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True).start()
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
 
     @property
     def url(self) -> str:
         """The endpoint as LOG_ANALYTICS_ENDPOINT takes it (with the API version)."""
-        assert self._server is not None, "use FakeLogAnalytics as a context manager"
-        return f"http://127.0.0.1:{self._server.server_address[1]}/v1"
+        return super().url + "/v1"
 
     def answer(self, path: str, auth: str, body: Any) -> tuple[int, Any]:
         if auth != f"Bearer {DEV_TOKEN}":
@@ -87,12 +74,6 @@ def _error(code: str, message: str) -> dict[str, Any]:
     return {"error": {"code": code, "message": message, "innererror": {"code": code, "message": message}}}
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        if not isinstance(sys.exc_info()[1], ConnectionError):   # the client gave up (a timeout): normal
-            super().handle_error(request, client_address)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -126,3 +107,6 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(data)
         except (BrokenPipeError, ConnectionResetError):
             pass
+
+
+FakeLogAnalytics.handler = _Handler
