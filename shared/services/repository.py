@@ -26,19 +26,17 @@ from __future__ import annotations
 
 import hashlib
 import json
-import random
 import re
-import threading
-import time
 import uuid
-import weakref
 from datetime import datetime
 from typing import Any, Mapping
 
-from shared.domain.errors import ConcurrencyConflict, InvalidInput, NotFound
+from shared.domain.errors import InvalidInput, NotFound
 from shared.domain.incident import Incident
 from shared.domain.timeutil import iso
 from shared.ports import Filter, Op, Record, RecordStore
+from shared.services import incident_ids
+from shared.services.incident_ids import counter_key  # noqa: F401  (the key layout is read here too)
 
 class DocumentTooLarge(ValueError):
     """A document over what one Table entity holds (a bug: the domain bounds what an incident keeps)."""
@@ -94,45 +92,6 @@ def resource_key(resource_id: str) -> str:
     return f"res|{h(resource_id)}"
 
 
-def counter_key(day: str) -> str:
-    return f"seq|{day}"
-
-
-ID_BLOCK = 10   # ids a worker reserves at a time: one write to the day's counter per ten incidents
-
-
-class _IdBlocks:
-    """The ids this worker has reserved and not used yet, per store and day (thread-safe)."""
-
-    def __init__(self) -> None:
-        self._blocks: weakref.WeakKeyDictionary[Any, dict[str, list[int]]] = weakref.WeakKeyDictionary()
-        self._lock = threading.Lock()
-        self.reserving = threading.Lock()
-
-    def take(self, store: Any, day: str) -> int | None:
-        with self._lock:
-            block = self._blocks.get(store, {}).get(day)
-            if not block or block[0] > block[1]:
-                return None
-            block[0] += 1
-            return block[0] - 1
-
-    def put(self, store: Any, day: str, first: int, last: int) -> None:
-        with self._lock:
-            self._blocks.setdefault(store, {})[day] = [first, last]  # a day's older block is used up
-
-    def forget(self, store: Any, day: str) -> None:
-        with self._lock:
-            self._blocks.get(store, {}).pop(day, None)
-
-
-_ids = _IdBlocks()
-
-
-def _count(counter: Record | None) -> int:
-    n = counter.data.get("n") if counter else 0
-    return n if isinstance(n, int) and not isinstance(n, bool) and n >= 0 else 0
-
 
 def due_key(due_at: str, incident_id: str, lane: str) -> str:
     return f"due|{due_at}|{incident_id}|{lane}"
@@ -175,58 +134,14 @@ class IncidentRepository:
             raise NotFound(f"no incident {incident_id!r}")
         return self.from_record(rec), rec.etag
 
-    # -- incident ids ----------------------------------------------------------------------------
+    # -- incident ids (shared/services/incident_ids.py) -------------------------------------
     def allocate_id(self, now: datetime) -> str:
-        """The day's next free incident id (INC-20261127-0042) for this worker: taken from the block it
-        reserved, or a new block of ID_BLOCK reserved under the counter's ETag. Ids are unique under
-        any concurrency (two workers never hold overlapping blocks; the incident's insert is the final
-        guard) and ordered by day; within a day, workers' blocks interleave. Raises StoreUnavailable,
-        ConcurrencyConflict when the counter stays contended."""
-        day = now.strftime("%Y%m%d")
-        n = _ids.take(self.store, day)
-        if n is None:
-            with _ids.reserving:  # one reservation at a time in this worker: the others wait and share it
-                n = _ids.take(self.store, day)
-                if n is None:
-                    n = self._reserve(day)
-        return f"INC-{day}-{n:04d}"
-
-    def _reserve(self, day: str) -> int:
-        ckey = counter_key(day)
-        for attempt in range(8):
-            counter = self.store.get(keys=[ckey]).get(ckey)
-            start = _count(counter)
-            data = {"n": start + ID_BLOCK}
-            op = Op("replace", ckey, data, counter.etag) if counter else Op("insert", ckey, data)
-            try:
-                self.store.commit(ops=[op])
-            except ConcurrencyConflict:
-                time.sleep(random.uniform(0, 0.002 * 2 ** attempt))  # another worker took a block meanwhile
-                continue
-            _ids.put(self.store, day, start + 2, start + ID_BLOCK)
-            return start + 1
-        raise ConcurrencyConflict(f"the incident counter of {day} is too contended; retry")
+        """The day's next free incident id for this worker (see incident_ids.allocate)."""
+        return incident_ids.allocate(self.store, now)
 
     def heal_counter(self, now: datetime) -> bool:
-        """After a create lost its batch: when the day's counter is behind the day's newest incident
-        (a restore, a row deleted by hand, a store that lost its last writes), move it past that
-        incident, so the next claim takes a free id instead of colliding for the rest of the day.
-        Returns True when it moved the counter. Costs two requests; raises StoreUnavailable."""
-        day = now.strftime("%Y%m%d")
-        _ids.forget(self.store, day)  # this worker's block may lie behind the day's incidents too
-        ckey = counter_key(day)
-        counter = self.store.get(keys=[ckey]).get(ckey)
-        start = f"inc|{99999999 - int(day):08d}"
-        newest = self.store.scan(start=start, end=start + "~", limit=1).records  # newest first
-        top = 999999 - int(newest[0].key[len(start):]) if newest else 0
-        if top <= _count(counter):
-            return False
-        op = Op("replace", ckey, {"n": top}, counter.etag) if counter else Op("insert", ckey, {"n": top})
-        try:
-            self.store.commit(ops=[op])
-        except ConcurrencyConflict:
-            return False  # another writer moved it meanwhile: the next attempt re-reads it
-        return True
+        """Move a day's counter that is behind its incidents past the newest (see incident_ids.heal)."""
+        return incident_ids.heal(self.store, now)
 
     # -- the timeline --------------------------------------------------------------------------
     def timeline(self, incident_id: str, *, limit: int | None = None, after: str | None = None

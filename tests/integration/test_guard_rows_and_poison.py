@@ -9,7 +9,7 @@ import pytest
 
 from shared.domain.incident import MAX_TENANTS
 from shared.ports import Op
-from shared.services import repository as keys
+from shared.services import incident_ids, repository as keys
 from shared.services.health import health
 from shared.services.repository import CHUNK, MAX_CHUNKS, IncidentRepository
 from tests.harness import Harness
@@ -44,7 +44,7 @@ def test_a_counter_behind_its_incidents_moves_past_them_instead_of_refusing_ever
     first, second = sev1(h, "a1", target=OTHER_ID, rule="r1"), sev1(h, "a2", target=OTHER_ID, rule="r2")
     key, row = counter(h)
     h.store.commit(ops=[Op("replace", key, {"n": 1}, row.etag)])  # a restore from an older backup
-    keys._ids.forget(h.store, key.split("|")[1])                  # read by a worker with no ids in hand
+    incident_ids._ids.forget(h.store, key.split("|")[1])                  # read by a worker with no ids in hand
     third = h.alert(metric_alert("a3", target=OTHER_ID, rule="r3"))
     assert third["outcome"] == "created"
     assert third["incident_id"] > second > first  # past the incidents that exist: a new, unique id
@@ -56,7 +56,7 @@ def test_a_hand_deleted_counter_row_does_not_lock_intake_or_declare_out(h):
     sev1(h, "a2", target=OTHER_ID, rule="r2")
     key, row = counter(h)
     h.store.commit(ops=[Op("delete", key, etag=row.etag)])
-    keys._ids.forget(h.store, key.split("|")[1])                  # a worker with no ids in hand
+    incident_ids._ids.forget(h.store, key.split("|")[1])                  # a worker with no ids in hand
     from shared.services import commands
     declared = commands.declare({"title": "by hand", "severity": "SEV-3"}, "alice", store=h.store, clock=h.clock,
                                 runbook=h.runbook, paging=h.paging())

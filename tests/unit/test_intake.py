@@ -61,7 +61,7 @@ def test_duplicate_is_answered_in_one_store_call(ingest, memory_store):
 
 
 def test_new_alert_takes_three_store_calls_and_writes_no_shared_row(ingest, memory_store):
-    from shared.services.repository import ID_BLOCK
+    from shared.services.incident_ids import ID_BLOCK
     calls = []
     for i in range(2 * ID_BLOCK):
         before = memory_store.round_trips
