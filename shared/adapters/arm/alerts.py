@@ -27,7 +27,7 @@ from urllib.parse import urlsplit
 
 import requests
 
-from shared.adapters.arm.credentials import check_endpoint, credential_for
+from shared.adapters.arm.credentials import check_endpoint, credential_for, describe_error
 from shared.domain.errors import DependencyFailed
 from shared.ports import AlertState, Delivery
 
@@ -150,17 +150,6 @@ class ArmAlerts:
         return self._session.request(method, url, params=params, headers=headers, timeout=self._timeout_s)
 
     @staticmethod
-    def _describe(resp: requests.Response) -> str:
-        try:
-            err = resp.json().get("error") or {}
-            code, message = err.get("code", ""), err.get("message", "")
-        except (ValueError, AttributeError):
-            code, message = "", ""
-        request_id = resp.headers.get("x-ms-request-id", "")
-        text = " ".join(p for p in (str(resp.status_code), code, message) if p)
-        return (text[:_DETAIL_MAX] + (f" (x-ms-request-id {request_id})" if request_id else "")).strip()
-
-    @staticmethod
     def _retry_after(resp: requests.Response) -> float | None:
         try:
             return min(float(resp.headers["Retry-After"]), _RETRY_AFTER_CAP_S)
@@ -190,7 +179,7 @@ class ArmAlerts:
                                        f"{type(e).__name__}: {str(e)[:_DETAIL_MAX]}") from e
             if resp.status_code != 200:
                 raise DependencyFailed(f"Alerts Management list of subscription {subscription_id}: "
-                                       f"{self._describe(resp)}")
+                                       f"{describe_error(resp, _DETAIL_MAX)}")
             try:
                 body = resp.json()
             except ValueError as e:
@@ -240,8 +229,9 @@ class ArmAlerts:
                         history=tuple(history))
 
     def _failed(self, resp: requests.Response, history: list[str]) -> Delivery:
-        return Delivery(ok=False, attempts=len(history), status=resp.status_code, detail=self._describe(resp),
-                        history=tuple(history), retry_after=self._retry_after(resp))
+        return Delivery(ok=False, attempts=len(history), status=resp.status_code,
+                        detail=describe_error(resp, _DETAIL_MAX), history=tuple(history),
+                        retry_after=self._retry_after(resp))
 
     @staticmethod
     def _state(resp: requests.Response) -> str | None:

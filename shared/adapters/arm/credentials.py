@@ -49,6 +49,19 @@ def credential_for(loopback: bool) -> Any:
     return DefaultAzureCredential()
 
 
+def describe_error(resp: Any, limit: int = 300) -> str:
+    """An ARM error answer in words for the timeline: "HTTP 409 Code message (x-ms-request-id ...)".
+    `resp` is a requests.Response; the message is cut to `limit` characters; never a token."""
+    try:
+        err = resp.json().get("error") or {}
+        code, message = err.get("code", ""), err.get("message", "")
+    except (ValueError, AttributeError):
+        code, message = "", ""
+    request_id = resp.headers.get("x-ms-request-id", "")
+    text = " ".join(p for p in (f"HTTP {resp.status_code}", str(code), str(message)[:limit]) if p)
+    return text + (f" (x-ms-request-id {request_id})" if request_id else "")
+
+
 class StaticDevCredential:
     """A TokenCredential that always answers the same token: for a loopback fake of ARM only."""
 

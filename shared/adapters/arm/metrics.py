@@ -27,7 +27,7 @@ from typing import Any, Sequence
 
 import requests
 
-from shared.adapters.arm.credentials import check_endpoint, credential_for
+from shared.adapters.arm.credentials import check_endpoint, credential_for, describe_error
 from shared.adapters.arm.resources import ArmResources
 from shared.domain.errors import DependencyFailed
 from shared.domain.verification import RequestCount
@@ -144,22 +144,11 @@ class ArmMetrics:
         except (requests.RequestException, AzureError) as e:
             raise DependencyFailed(f"{where}: {type(e).__name__}: {str(e)[:_DETAIL_MAX]}") from e
         if resp.status_code != 200:
-            raise DependencyFailed(f"{where}: {_describe(resp)}")
+            raise DependencyFailed(f"{where}: {describe_error(resp, _DETAIL_MAX)}")
         try:
             return resp.json()
         except ValueError as e:
             raise DependencyFailed(f"{where}: {e}") from e
-
-
-def _describe(resp: requests.Response) -> str:
-    try:
-        err = resp.json().get("error") or {}
-        code, message = err.get("code", ""), err.get("message", "")
-    except (ValueError, AttributeError):
-        code, message = "", ""
-    request_id = resp.headers.get("x-ms-request-id", "")
-    text = " ".join(p for p in (f"HTTP {resp.status_code}", code, str(message)[:_DETAIL_MAX]) if p)
-    return text + (f" (x-ms-request-id {request_id})" if request_id else "")
 
 
 class MonitoredArmResources(ArmResources):
