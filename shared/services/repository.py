@@ -244,10 +244,20 @@ class IncidentRepository:
         return ops
 
     def due_rows_missing(self, incidents: list[Incident]) -> list[Op]:
-        """Upserts for the due rows these incidents count on but the index lost (one read)."""
+        """Upserts for the due rows these incidents count on but the index lost: one range scan of
+        the due index, however many incidents (not a point read per row)."""
         wanted = {due_key(due, inc.id, lane): {"incident_id": inc.id, "lane": lane}
                   for inc in incidents for lane, due in inc.lanes.items()}
-        found = self.store.get(keys=list(wanted)) if wanted else {}
+        if not wanted:
+            return []
+        found: set[str] = set()
+        after = None
+        while True:
+            page = self.store.scan(start="due|", end="due}", limit=1000, after=after)
+            found.update(r.key for r in page.records)
+            if page.continuation is None:
+                break
+            after = page.continuation
         return [Op("upsert", k, v) for k, v in wanted.items() if k not in found]
 
 

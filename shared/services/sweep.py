@@ -81,7 +81,7 @@ def sweep(*, store: RecordStore, clock: Clock, runbook: Runbook, paging: Paging 
         except Exception as e:  # noqa: BLE001 - isolated: recorded on the row, the timeline and the log
             report.failed += 1
             _record_failure(repo, rec, e, now)
-    if lane in (None, ESC) and _audits.due(store, now):
+    if lane in (None, ARM) and _audits.due(store, now):  # on the ARM timer: never in front of a page
         report.repaired = repair_due_index(repo)
     report.finished_at = iso(clock.now())
     if record_health:
@@ -174,7 +174,7 @@ def _record_failure(repo: IncidentRepository, rec: Record, error: Exception, now
 
 def repair_due_index(repo: IncidentRepository) -> int:
     """Put back the due rows that open incidents count on but the index lost (a restore, a row
-    deleted by hand). Returns how many. A cheap, bounded audit: one scan of the open incidents."""
+    deleted by hand). Returns how many. Two range scans: the open incidents and the due index."""
     incidents = [inc for inc, _ in repo.open_incidents()]
     ops = repo.due_rows_missing(incidents)
     for i in range(0, len(ops), 100):

@@ -239,3 +239,17 @@ def test_alert_facts_stay_bounded_however_large_the_alerts(h):
     assert health(store=h.store, clock=h.clock, schedule="*/10 * * * * *")["failing_rows"] == 0
     rec = h.store.get(keys=[keys.incident_key(inc)])[keys.incident_key(inc)]
     assert sum(len(v) for k, v in rec.data.items() if k.startswith("doc")) < CHUNK * MAX_CHUNKS // 2
+
+
+def test_the_due_index_audit_runs_on_the_arm_timer_never_in_front_of_a_page(memory_store, clock):
+    from shared.services import sweep as sweep_mod
+    h = Harness(memory_store, clock)
+    inc = sev1(h, "a1")
+    doc, _ = IncidentRepository(h.store).load(inc)
+    lost = keys.due_key(doc.lanes["esc"], inc, "esc")
+    h.store.commit(ops=[Op("delete", lost, etag=h.store.get(keys=[lost])[lost].etag)])
+    sweep_mod._audits._last.clear()
+    esc = sweep_mod.sweep(store=h.store, clock=h.clock, runbook=h.runbook, paging=h.paging(), lane=sweep_mod.ESC)
+    arm = sweep_mod.sweep(store=h.store, clock=h.clock, runbook=h.runbook, paging=h.paging(), lane=sweep_mod.ARM,
+                          record_health=False)
+    assert (esc.repaired, arm.repaired) == (0, 1) and h.store.get(keys=[lost])
