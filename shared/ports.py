@@ -263,3 +263,90 @@ def observers_of(resources: Any) -> Observers:
     """The Observers a CloudResources object carries; none configured when it carries none."""
     found = getattr(resources, "observers", None)
     return found if isinstance(found, Observers) else Observers()
+
+
+# ---- communications: chat, tickets, status page (runbook sections 3 step 5 and 5) -------------
+#
+# Every adapter makes ONE attempt per call and never sleeps: the outbox owns the retry schedule
+# (a 429's Retry-After and a 5xx come back in the Delivery). None raises for an HTTP failure or a
+# network error. `detail` never holds a secret (token, API key, webhook URL).
+
+@dataclass(frozen=True)
+class Sent:
+    """A Delivery and the receiver's reference for what it created or found: a Slack message
+    ("<channel id>/<ts>"), a Jira issue key, a Statuspage incident id. `ref` is "" when nothing was
+    created or found."""
+    delivery: Delivery
+    ref: str = ""
+
+
+@dataclass(frozen=True)
+class ChatPost:
+    """One chat message, already rendered from the runbook's templates."""
+    incident_id: str
+    severity: str                  # "SEV-1".."SEV-4"
+    subject: str                   # one line: a card's title, the notification preview
+    text: str                      # the body, plain text (newlines kept)
+    link: str = ""                 # the incident in this app, when PUBLIC_BASE_URL is set
+    ticket: str = ""               # the Jira key, when the ticket exists
+    facts: tuple[tuple[str, str], ...] = ()   # (name, value) pairs a card shows: Severity, Status, Lead
+
+
+class Chat(Protocol):
+    name: str                      # "slack" or "teams": for the timeline
+
+    def post(self, *, post: ChatPost, thread: str = "") -> Sent:
+        """Post `post`; as a reply in `thread` (a ref an earlier post returned) when the backend threads.
+        ref: the new message's reference for replies and update ("" for a backend without them)."""
+
+    def update(self, *, ref: str, post: ChatPost) -> Delivery:
+        """Replace the message `ref` with `post` (the first message's STATUS line kept current). A
+        backend that cannot edit answers Delivery(ok=True, attempts=0, status=None, detail="not supported")."""
+
+
+@dataclass(frozen=True)
+class Ticket:
+    incident_id: str               # also a label: how a lost create is found again
+    summary: str                   # "[SEV-1] INC-... title"
+    description: str               # plain text; the adapter writes Atlassian Document Format
+    severity: str                  # "SEV-1".."SEV-4": the priority
+    labels: tuple[str, ...] = ()
+
+
+class Tickets(Protocol):
+    def find(self, *, incident_id: str) -> Sent:
+        """The incident's ticket, looked up by its label (ref "" and ok when there is none)."""
+
+    def create(self, *, ticket: Ticket) -> Sent:
+        """Create the ticket. ref: its key."""
+
+    def comment(self, *, key: str, text: str) -> Delivery: ...
+
+    def transition(self, *, key: str, name: str) -> Delivery:
+        """Apply the workflow transition named `name` (case-insensitive). 404 when the issue has no such
+        transition now (already done, or another workflow): the detail names the ones it has."""
+
+
+PublicPhase = Literal["investigating", "identified", "monitoring", "resolved"]
+
+
+@dataclass(frozen=True)
+class PublicUpdate:
+    """One update of the public status page: no internal detail (no resource ids, people, tenants)."""
+    incident_id: str               # for finding a lost create again (metadata); never shown
+    name: str                      # the public incident's title
+    status: PublicPhase
+    body: str
+    impact: Literal["none", "minor", "major", "critical"] = "major"
+    # component id -> operational | degraded_performance | partial_outage | major_outage
+    components: Mapping[str, str] = field(default_factory=dict)
+
+
+class StatusPage(Protocol):
+    def find(self, *, incident_id: str) -> Sent:
+        """The page's unresolved incident created for `incident_id` (ref "" and ok when there is none)."""
+
+    def create(self, *, update: PublicUpdate) -> Sent:
+        """Open an incident on the page. ref: its id."""
+
+    def update(self, *, ref: str, update: PublicUpdate) -> Delivery: ...

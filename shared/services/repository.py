@@ -13,6 +13,9 @@ One partition holds every record, ordered by key:
     due|<iso>|<id>|<lane>   the due index: when the incident's next work of a lane (esc: escalation,
                             SLA, stability; arm: diagnostics, remediation) falls due
     fail|<id>|<lane>        a due row whose work failed: when to try again, how often it failed, why
+    pub|<inv>               what the public status page shows of an incident (only what was published)
+    ref|<inv>               the receivers' references for an incident: its Slack thread, Jira key,
+                            Statuspage incident (written by delivery, never with the incident's ETag)
 
 so a state change, its timeline, its index rows and its schedule commit in one atomic batch.
 
@@ -42,6 +45,7 @@ class DocumentTooLarge(ValueError):
     """A document over what one Table entity holds (a bug: the domain bounds what an incident keeps)."""
 
 
+PUBLIC_UPDATES = 30  # updates kept on a public status row
 CHUNK = 30_000  # characters per string column: Table Storage allows 64 KiB (UTF-16) per property
 MAX_CHUNKS = 15
 
@@ -74,6 +78,17 @@ def side_event_key(incident_id: str, at: datetime) -> str:
     """A timeline row written without the incident's ETag (a delivery, a failure of the sweep): it
     sorts after the numbered rows, and the reader orders every event by time."""
     return f"tl|{inverted(incident_id)}|x{iso(at)}|{uuid.uuid4().hex[:8]}"
+
+
+def public_key(incident_id: str) -> str:
+    """The incident's public status row (newest first, like incidents). Its fields: title, phase,
+    impact, services (JSON list of public names), started_at, resolved_at ("" while open), updated_at,
+    updates (JSON list of {"at", "phase", "title", "text"}, oldest first, the latest PUBLIC_UPDATES)."""
+    return f"pub|{inverted(incident_id)}"
+
+
+def refs_key(incident_id: str) -> str:
+    return f"ref|{inverted(incident_id)}"
 
 
 def failure_key(incident_id: str, lane: str) -> str:
