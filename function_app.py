@@ -1,8 +1,8 @@
 """The Function App: builds it and registers the blueprints; nothing else."""
 import azure.functions as func
 
-from functions import alerts, health, incidents, oncall, timers
+from functions import alerts, health, incidents, oncall, status, timers
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
-for blueprint in (alerts.bp, incidents.bp, oncall.bp, health.bp, timers.bp):
+for blueprint in (alerts.bp, incidents.bp, oncall.bp, health.bp, status.bp, timers.bp):
     app.register_functions(blueprint)

@@ -35,8 +35,12 @@ GRANTS = {READ: {READ}, RESPOND: {READ, RESPOND}, COMMAND: {READ, RESPOND, COMMA
 ROUTES: dict[str, str] = {
     "post_alert": WEBHOOK,               # POST alerts (checked only when ALERT_WEBHOOK_AUTH=entra)
     "get_health": PUBLIC,                # GET health
+    "get_status": PUBLIC,                # GET status (the public status page: published text only)
+    "get_status_html": PUBLIC,           # GET status.html
+    "get_status_atom": PUBLIC,           # GET status.atom
     "list_incidents": READ,              # GET incidents
     "get_incident": READ,                # GET incidents/{id}
+    "get_communication": READ,           # GET incidents/{id}/communications/{template}
     "get_oncall": READ,                  # GET oncall
     "list_silences": READ,               # GET silences
     "declare_incident": RESPOND,         # POST incidents

@@ -3,7 +3,7 @@ import azure.functions as func
 
 from functions import http
 from shared import bootstrap as b
-from shared.services import commands, queries
+from shared.services import commands, queries, rendering
 
 bp = func.Blueprint()
 FUNCTION = func.AuthLevel.FUNCTION
@@ -18,6 +18,13 @@ def list_incidents(req: func.HttpRequest) -> func.HttpResponse:
 def get_incident(req: func.HttpRequest) -> func.HttpResponse:
     return http.authorized(req, "get_incident", lambda: queries.get_incident(req.route_params["id"], store=b.store(),
                                                                               params=dict(req.params)))
+
+
+@bp.route(route="incidents/{id}/communications/{template}", methods=["GET"], auth_level=FUNCTION)
+def get_communication(req: func.HttpRequest) -> func.HttpResponse:
+    return http.authorized(req, "get_communication", lambda: rendering.communication(
+        req.route_params["id"], req.route_params["template"], store=b.store(), clock=b.clock(), runbook=b.runbook(),
+        core=b.core(), params=dict(req.params)))
 
 
 @bp.route(route="incidents", methods=["POST"], auth_level=FUNCTION)

@@ -20,7 +20,7 @@ log = logging.getLogger(__name__)
 def escalation_sweep(timer: func.TimerRequest) -> None:
     report = sweep(store=b.store(), clock=b.clock(), runbook=b.runbook(), paging=b.paging(),
                    lane=ESC)
-    sent = deliver(store=b.store(), clock=b.clock(), pager=b.pager(), lanes=NOT_ARM_LANES,
+    sent = deliver(store=b.store(), clock=b.clock(), pager=b.pager(), lanes=NOT_ARM_LANES, receivers=b.receivers(),
                    routing_keys=b.settings().pagerduty_routing_keys, base_url=b.settings().public_base_url)
     if report.due or sent.details:
         log.info("sweep: %d due, %d applied; outbox: %d sent, %d failed", report.due, len(report.applied),

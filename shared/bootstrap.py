@@ -71,12 +71,18 @@ def clock():
 
 
 def load_runbook(path: str) -> Runbook:
+    import dataclasses
+    import os
     from shared.services.retention import periods
+    from shared.templates import Templates, shipped
     try:
         with open(path, "rb") as f:
             book = Runbook.from_dict(tomllib.load(f))
         periods(book.sections)  # validated at start-up like the rest of the file
-        return book
+        own = book.comms.templates_dir  # relative to the runbook file; checked here, so a bad template fails start-up
+        templates = Templates.from_directory(os.path.join(os.path.dirname(os.path.abspath(path)), own)) if own \
+            else shipped()
+        return dataclasses.replace(book, templates=templates)
     except OSError as e:
         raise PolicyError(f"RUNBOOK_FILE: cannot read the runbook file ({e.strerror})") from e
     except tomllib.TOMLDecodeError as e:
@@ -84,7 +90,40 @@ def load_runbook(path: str) -> Runbook:
 
 
 def runbook() -> Runbook:
-    return _get("runbook", lambda: load_runbook(settings().runbook_file))
+    import dataclasses
+    return _get("runbook", lambda: dataclasses.replace(load_runbook(settings().runbook_file),
+                                                       core_ids=settings().core_resource_ids))
+
+
+def receivers():
+    """Chat (Slack Web API when SLACK_BOT_TOKEN and SLACK_CHANNEL are set, else the Slack webhook; and
+    Teams), Jira and Statuspage, each when configured. One attempt per call: the outbox reschedules."""
+    def build():
+        from shared.services.comms_delivery import Receivers
+        s = settings()
+        chats: list = []
+        if s.slack_bot_token and s.slack_channel:
+            from shared.adapters.notify.slack import SlackWebApiChat
+            chats.append(SlackWebApiChat(token=s.slack_bot_token, channel=s.slack_channel, api_url=s.slack_api_url,
+                                         timeout_s=4.0))
+        elif s.slack_webhook_url:
+            from shared.adapters.notify.slack import SlackWebhookChat
+            chats.append(SlackWebhookChat(webhook_url=s.slack_webhook_url, timeout_s=4.0))
+        if s.teams_webhook_url:
+            from shared.adapters.notify.teams import TeamsWorkflowChat
+            chats.append(TeamsWorkflowChat(webhook_url=s.teams_webhook_url, timeout_s=4.0))
+        tickets = page = None
+        if s.jira_base_url and s.jira_api_token:
+            from shared.adapters.notify.jira import JiraTickets
+            tickets = JiraTickets(base_url=s.jira_base_url, user=s.jira_user, api_token=s.jira_api_token,
+                                  project_key=s.jira_project_key, issue_type=s.jira_issue_type, timeout_s=4.0)
+        if s.statuspage_page_id and s.statuspage_api_key:
+            from shared.adapters.notify.statuspage import StatuspageStatusPage
+            page = StatuspageStatusPage(api_url=s.statuspage_api_url, page_id=s.statuspage_page_id,
+                                        api_key=s.statuspage_api_key, timeout_s=4.0)
+        return Receivers(chats=tuple(chats), tickets=tickets, status_page=page, done_transition=s.jira_done_transition,
+                         components=dict(s.statuspage_components), base_url=s.public_base_url)
+    return _get("receivers", build)
 
 
 def store():

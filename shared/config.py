@@ -29,13 +29,20 @@ SETTINGS: dict[str, str] = {
     "PAGERDUTY_EVENTS_URL": "https://events.pagerduty.com/v2/enqueue",
     "PAGERDUTY_ROUTING_KEYS": "",
     "SLACK_WEBHOOK_URL": "",
+    "SLACK_BOT_TOKEN": "",
+    "SLACK_CHANNEL": "",
+    "SLACK_API_URL": "https://slack.com/api",
+    "TEAMS_WEBHOOK_URL": "",
     "JIRA_BASE_URL": "",
     "JIRA_USER": "",
     "JIRA_API_TOKEN": "",
     "JIRA_PROJECT_KEY": "",
+    "JIRA_ISSUE_TYPE": "Task",
+    "JIRA_DONE_TRANSITION": "Done",
     "STATUSPAGE_API_URL": "https://api.statuspage.io/v1",
     "STATUSPAGE_PAGE_ID": "",
     "STATUSPAGE_API_KEY": "",
+    "STATUSPAGE_COMPONENTS": "",
     "AZURE_SUBSCRIPTION_ID": "",
     "AZURE_ARM_ENDPOINT": "https://management.azure.com",
     "API_CONTAINER_APP_ID": "",
@@ -103,7 +110,7 @@ def configuration_errors(env: Mapping[str, str]) -> list[str]:
             errors.append(f"PAGERDUTY_ROUTING_KEYS: {problem}")
     if "REMEDIATION_MODE" not in unresolved and _value(env, "REMEDIATION_MODE") not in REMEDIATION_MODES:
         errors.append(f"REMEDIATION_MODE: must be one of {', '.join(REMEDIATION_MODES)}")
-    return errors + _auth_errors(env, unresolved) + _observer_errors(env, unresolved)
+    return errors + _auth_errors(env, unresolved) + _observer_errors(env, unresolved) + _comms_errors(env, unresolved)
 
 
 @dataclass(frozen=True)
@@ -117,13 +124,20 @@ class Settings:
     pagerduty_events_url: str = SETTINGS["PAGERDUTY_EVENTS_URL"]
     pagerduty_routing_keys: Mapping[str, str] = field(default_factory=dict, repr=False)
     slack_webhook_url: str = field(default="", repr=False)
+    slack_bot_token: str = field(default="", repr=False)
+    slack_channel: str = ""
+    slack_api_url: str = SETTINGS["SLACK_API_URL"]
+    teams_webhook_url: str = field(default="", repr=False)
     jira_base_url: str = ""
     jira_user: str = ""
     jira_api_token: str = field(default="", repr=False)
     jira_project_key: str = ""
+    jira_issue_type: str = SETTINGS["JIRA_ISSUE_TYPE"]
+    jira_done_transition: str = SETTINGS["JIRA_DONE_TRANSITION"]
     statuspage_api_url: str = SETTINGS["STATUSPAGE_API_URL"]
     statuspage_page_id: str = ""
     statuspage_api_key: str = field(default="", repr=False)
+    statuspage_components: Mapping[str, str] = field(default_factory=dict)   # core role -> component id
     azure_subscription_id: str = ""
     azure_arm_endpoint: str = SETTINGS["AZURE_ARM_ENDPOINT"]
     api_container_app_id: str = ""
@@ -175,13 +189,20 @@ class Settings:
             pagerduty_events_url=get("PAGERDUTY_EVENTS_URL"),
             pagerduty_routing_keys=keys,
             slack_webhook_url=get("SLACK_WEBHOOK_URL"),
+            slack_bot_token=get("SLACK_BOT_TOKEN"),
+            slack_channel=get("SLACK_CHANNEL"),
+            slack_api_url=get("SLACK_API_URL").rstrip("/"),
+            teams_webhook_url=get("TEAMS_WEBHOOK_URL"),
             jira_base_url=get("JIRA_BASE_URL"),
             jira_user=get("JIRA_USER"),
             jira_api_token=get("JIRA_API_TOKEN"),
             jira_project_key=get("JIRA_PROJECT_KEY"),
+            jira_issue_type=get("JIRA_ISSUE_TYPE"),
+            jira_done_transition=get("JIRA_DONE_TRANSITION"),
             statuspage_api_url=get("STATUSPAGE_API_URL"),
             statuspage_page_id=get("STATUSPAGE_PAGE_ID"),
             statuspage_api_key=get("STATUSPAGE_API_KEY"),
+            statuspage_components=_components(get("STATUSPAGE_COMPONENTS"))[0],
             azure_subscription_id=get("AZURE_SUBSCRIPTION_ID"),
             azure_arm_endpoint=get("AZURE_ARM_ENDPOINT").rstrip("/"),
             api_container_app_id=get("API_CONTAINER_APP_ID"),
@@ -289,4 +310,47 @@ def _observer_errors(env: Mapping[str, str], unresolved: set[str]) -> list[str]:
         problem = _smoke_tests(_value(env, "SMOKE_TEST_URLS"))[1]
         if problem:
             errors.append(f"SMOKE_TEST_URLS: {problem}")
+    return errors
+
+
+# ---- communications: chat, Jira, Statuspage (README, Communications) ---------------------------
+
+_CORE_ROLES = ("api", "postgres", "redis")
+
+
+def _components(raw: str) -> tuple[dict[str, str], str | None]:
+    """STATUSPAGE_COMPONENTS parsed: core role -> Statuspage component id, or ({}, what is wrong)."""
+    try:
+        value = json.loads(raw) if raw else {}
+    except json.JSONDecodeError as e:
+        return {}, f"is not a JSON object ({e.msg} at character {e.pos})"
+    if not isinstance(value, dict) or not all(isinstance(v, str) and v for v in value.values()):
+        return {}, "must be a JSON object of core role (api, postgres, redis) -> component id"
+    unknown = sorted(set(value) - set(_CORE_ROLES))
+    if unknown:
+        return {}, f"unknown core role(s) {', '.join(k[:40] for k in unknown)}: use api, postgres, redis"
+    return value, None
+
+
+def _comms_errors(env: Mapping[str, str], unresolved: set[str]) -> list[str]:
+    """Half-configured receivers are named instead of silently not sending: a Slack bot token without
+    its channel (or the reverse), a Jira or Statuspage setting without the others it needs, a receiver
+    URL that is not http(s)."""
+    errors = []
+    if "STATUSPAGE_COMPONENTS" not in unresolved:
+        problem = _components(_value(env, "STATUSPAGE_COMPONENTS"))[1]
+        if problem:
+            errors.append(f"STATUSPAGE_COMPONENTS: {problem}")
+    groups = (("SLACK_BOT_TOKEN", "SLACK_CHANNEL"),
+              ("JIRA_BASE_URL", "JIRA_USER", "JIRA_API_TOKEN", "JIRA_PROJECT_KEY"),
+              ("STATUSPAGE_PAGE_ID", "STATUSPAGE_API_KEY"))
+    for names in groups:
+        present = [n for n in names if (env.get(n) or "").strip()]
+        if present and len(present) < len(names) and not set(names) & unresolved:
+            missing = [n for n in names if n not in present]
+            errors.append(f"{missing[0]}: must be set too ({', '.join(present)} is set without {', '.join(missing)})")
+    for name in ("SLACK_WEBHOOK_URL", "TEAMS_WEBHOOK_URL", "SLACK_API_URL", "JIRA_BASE_URL", "STATUSPAGE_API_URL"):
+        value = _value(env, name)
+        if value and name not in unresolved and not _http_url(value):
+            errors.append(f"{name}: must be an http(s) URL")
     return errors

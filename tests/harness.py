@@ -39,8 +39,10 @@ class RecordingPager:
 
 
 class Harness:
-    def __init__(self, store, clock, pager=None, runbook: Runbook = RUNBOOK, keys: dict | None = None, alerts=None):
+    def __init__(self, store, clock, pager=None, runbook: Runbook = RUNBOOK, keys: dict | None = None, alerts=None,
+                 receivers=None):
         self.store, self.clock, self.runbook = store, clock, runbook
+        self.receivers = receivers  # chat, Jira, Statuspage (comms_delivery.Receivers); None: recorded as not sent
         self.alerts = alerts  # the AzureAlerts port (Azure alert states); None: recorded as not sent
         self.pager = pager if pager is not None else RecordingPager()
         self.keys = KEYS if keys is None else keys
@@ -54,7 +56,8 @@ class Harness:
 
     def tick(self):
         report = sweep(store=self.store, clock=self.clock, runbook=self.runbook, paging=self.paging())
-        deliver(store=self.store, clock=self.clock, pager=self.pager, routing_keys=self.keys, alerts=self.alerts)
+        deliver(store=self.store, clock=self.clock, pager=self.pager, routing_keys=self.keys, alerts=self.alerts,
+                receivers=self.receivers)
         return report
 
     def run_for(self, minutes: float, tick_seconds: int = 10) -> None:

@@ -56,6 +56,7 @@ class Incident:
     state: str = "triggered"
     phase: str = "investigating"
     acknowledged_at: datetime | None = None
+    acknowledged_by: str = ""  # who acknowledged: the incident's lead, for the messages
     resolved_at: datetime | None = None
     source: str = "alert"
     alerts: dict[str, dict[str, Any]] = field(default_factory=dict)  # the latest RECENT_ALERTS: id -> facts
@@ -70,6 +71,7 @@ class Incident:
     remediations: list[dict[str, Any]] = field(default_factory=list)
     diagnostics: dict[str, Any] = field(default_factory=dict)
     pir: dict[str, Any] = field(default_factory=dict)
+    comms: dict[str, Any] = field(default_factory=dict)  # what was told to whom: chat, ticket, public updates
     silence: dict[str, Any] | None = None
     scheduled: dict[str, str] = field(default_factory=dict)  # step -> due ISO, earliest first
     lanes: dict[str, str] = field(default_factory=dict)      # lane -> due ISO: its due-index rows
@@ -200,7 +202,7 @@ class Incident:
             raise Conflict(f"incident {self.id} is resolved")
         if self.state == "acknowledged":
             return False
-        self.state, self.acknowledged_at = "acknowledged", now
+        self.state, self.acknowledged_at, self.acknowledged_by = "acknowledged", now, actor
         self.record(now, "acknowledged", actor, message or f"Acknowledged by {actor}")
         return True
 

@@ -8,6 +8,7 @@ from typing import Any, Mapping
 from shared.domain.calendar import BusinessCalendar
 from shared.domain.sla import SlaPolicy
 from shared.domain.classification import Rule, parse_rules
+from shared.domain.comms_policy import CommsPolicy
 from shared.domain.errors import PolicyError
 from shared.domain.escalation import Step, parse_ladders
 from shared.domain.remediation import RemediationPolicy
@@ -38,6 +39,11 @@ class Runbook:
     calendar: BusinessCalendar = field(default_factory=BusinessCalendar)
     roster: Roster | None = None
     remediation: RemediationPolicy = field(default_factory=RemediationPolicy)
+    comms: CommsPolicy = field(default_factory=CommsPolicy)
+    templates: Any = field(default=None, compare=False, repr=False)  # shared.templates.Templates (bootstrap)
+    # the deployment's core resources, role -> ARM id (settings, attached by bootstrap): which public
+    # service an incident's targets are, which Statuspage components it touches
+    core_ids: Mapping[str, str] = field(default_factory=dict, compare=False)
     sections: Mapping[str, Any] = field(default_factory=dict)  # the raw document, for the other capabilities
 
     @classmethod
@@ -53,5 +59,6 @@ class Runbook:
             calendar=BusinessCalendar.from_policy(raw["calendar"]) if "calendar" in raw else BusinessCalendar(),
             roster=Roster.from_policy(table(raw, "oncall")) if raw.get("oncall") else None,
             remediation=RemediationPolicy.from_dict(raw.get("remediation")),
+            comms=CommsPolicy.from_dict(raw),
             sections=raw,
         )

@@ -13,11 +13,11 @@ from shared.domain.errors import ConcurrencyConflict, InvalidInput
 from shared.domain.incident import PHASES, Incident
 from shared.domain.policy import Runbook
 from shared.ports import Clock, Op, RecordStore
-from shared.services import escalation, remediation
+from shared.services import communications, escalation, remediation
 from shared.services.escalation import Paging
 from shared.services.queries import incident_view
 from shared.services.repository import IncidentRepository
-from shared.services.schedule import schedule_for
+from shared.services.schedule import incident_ops
 
 MAX_ATTEMPTS = 8
 
@@ -38,7 +38,7 @@ def _change(incident_id: str, apply: Callable[[Incident], list[Op]], *, store: R
         inc, etag = repo.load(incident_id)
         extra = apply(inc)
         try:
-            store.commit(ops=repo.save_ops(inc, etag, schedule_for(inc, runbook)) + extra)
+            store.commit(ops=incident_ops(repo, inc, etag, runbook) + extra)
         except ConcurrencyConflict:
             continue
         return incident_view(inc)
@@ -88,18 +88,30 @@ def set_severity(incident_id: str, body: dict[str, Any], actor: str, *, store: R
 
 def set_status(incident_id: str, body: dict[str, Any], actor: str, *, store: RecordStore, clock: Clock,
                runbook: Runbook, paging: Paging) -> dict[str, Any]:
-    """The public status phase. Raises InvalidInput, NotFound, Conflict."""
+    """Move the public phase and publish it (the self-hosted page, Statuspage when configured) with the
+    runbook's template for the phase; `external: true` records customer impact (a SEV-2's customer
+    drafts). Raises InvalidInput, NotFound, Conflict."""
     phase = body.get("phase", body.get("status"))
     if phase not in PHASES:
         raise InvalidInput("$.phase", f"must be one of {', '.join(PHASES)}")
     message = _text(body, "message", 4000, required=False)
-    if phase == "resolved":
-        return resolve(incident_id, {"message": message}, actor, store=store, clock=clock, runbook=runbook,
-                       paging=paging)
+    external = body.get("external", False)
+    if not isinstance(external, bool):
+        raise InvalidInput("$.external", "must be true or false")
 
     def apply(inc: Incident) -> list[Op]:
-        inc.set_phase(phase, message, actor, clock.now(), runbook=runbook)
-        return []
+        now = clock.now()
+        ops: list[Op] = []
+        if phase == "resolved":
+            if inc.resolve(actor, now, message, runbook=runbook):
+                ops += escalation.stop_pages(inc, "resolve", now, paging)
+        else:
+            inc.set_phase(phase, message, actor, now, runbook=runbook)
+        if external:
+            ops += communications.mark_external(inc, now, runbook, actor)
+        if (inc.comms.get("public") or {}).get("phase") != "resolved":
+            ops += communications.publish(inc, phase, message, actor, now, runbook)
+        return ops
     return _change(incident_id, apply, store=store, runbook=runbook)
 
 
@@ -138,6 +150,9 @@ def declare(body: dict[str, Any], actor: str, *, store: RecordStore, clock: Cloc
     security = body.get("security", False)
     if not isinstance(security, bool):
         raise InvalidInput("$.security", "must be true or false")
+    external = body.get("external", False)
+    if not isinstance(external, bool):
+        raise InvalidInput("$.external", "must be true or false")
     if severity is None and not (impact and scope) and not security:
         raise InvalidInput("$.severity", "give severity, or impact and scope")
     c = classification.declared(actor=actor, severity=severity, impact=impact, scope=scope,
@@ -147,9 +162,10 @@ def declare(body: dict[str, Any], actor: str, *, store: RecordStore, clock: Cloc
         now = clock.now()
         incident_id = repo.allocate_id(now)
         inc = Incident.declare(incident_id, title=title, c=c, actor=actor, now=now)
+        inc.comms["external"] = external
         escalation.plan(inc, runbook, now)
         pages = escalation.fire_due(inc, now, runbook, paging)
-        ops = repo.save_ops(inc, None, schedule_for(inc, runbook)) + pages
+        ops = incident_ops(repo, inc, None, runbook) + pages
         try:
             store.commit(ops=ops)
         except ConcurrencyConflict:

@@ -14,8 +14,8 @@ from shared.domain.errors import DependencyFailed
 from shared.domain.incident import AUTOMATION, Incident
 from shared.domain.timeutil import iso
 from shared.ports import CloudResources, LogAnswer, Observers, Op, observers_of
-from shared.services import outbox
-from shared.templates import initial_assessment
+from shared.domain.policy import Runbook
+from shared.services import communications
 
 DIAGNOSE = "diag"
 # RUNBOOK.md section 3, SEV-1 step 2.1, verbatim: "Check Application Insights for error spikes".
@@ -112,7 +112,8 @@ def due(inc: Incident) -> datetime | None:
     return None
 
 
-def record(inc: Incident, resources: CloudResources | None, core: Mapping[str, str], now: datetime) -> list[Op]:
+def record(inc: Incident, resources: CloudResources | None, core: Mapping[str, str], now: datetime,
+           runbook: Runbook) -> list[Op]:
     """Gather and record the diagnostics. Returns the first chat message when it waited for them."""
     if resources is None or not core:
         facts, lines = {"skipped": "no core resources configured"}, []
@@ -126,4 +127,4 @@ def record(inc: Incident, resources: CloudResources | None, core: Mapping[str, s
     step = inc.escalation.pop("chat_after_diagnostics", None)
     if step is None:
         return []
-    return [outbox.message(now, inc, channel="chat", action="trigger", text=initial_assessment(inc, lines))]
+    return communications.initial(inc, now, runbook, lines)

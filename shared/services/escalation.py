@@ -17,7 +17,7 @@ from shared.domain.policy import Runbook
 from shared.domain.roster import Override
 from shared.domain.timeutil import iso, parse_iso
 from shared.ports import Op
-from shared.services import diagnostics, outbox
+from shared.services import communications, diagnostics, outbox
 
 STEP = "esc:"
 SLA = "sla:"
@@ -117,9 +117,7 @@ def fire(inc: Incident, name: str, now: datetime, runbook: Runbook, paging: Pagi
             inc.record(now, "communication", AUTOMATION, f"chat due ({step.name} step): the initial assessment "
                        "waits for the diagnostics (runbook step 2) and is queued with them")
             continue
-        inc.record(now, "communication", AUTOMATION, f"{channel.replace('_', ' ')} due ({step.name} step): "
-                   "queued for delivery")
-        ops.append(outbox.message(now, inc, channel=channel, action="trigger", text=step.describe()))
+        ops += communications.for_step(inc, channel, now, runbook)
     return ops
 
 

@@ -28,7 +28,8 @@ def tick_seconds(schedule: str) -> int:
 def health(*, store: RecordStore, clock: Clock, schedule: str, config_errors: Sequence[str] = ()) -> dict[str, Any]:
     """`healthy` is False (answered 503) when the sweep is older than three ticks, never ran, ran
     ahead of this clock, or a setting is broken; `status` is "degraded" (still 200) while due rows
-    fail and are being retried. Raises StoreUnavailable when the store is down."""
+    fail and are being retried, or while messages a receiver refused for good wait for people
+    (`dead_letters`, up to 1,000 counted; they expire with the audit rows). Raises StoreUnavailable when the store is down."""
     now = clock.now()
     rec = store.get(keys=[SWEEP_META]).get(SWEEP_META)
     last = parse_iso(rec.data["finished_at"]) if rec else None
@@ -38,8 +39,9 @@ def health(*, store: RecordStore, clock: Clock, schedule: str, config_errors: Se
     # a failing row keeps the key of the moment it fell due: only rows due by now can be failing
     failing = store.scan(start="due|", end=f"due|{iso(now)}~", filters=[Filter("failures", "gt", 0)],
                          limit=500).records
+    dead = len(store.scan(start="dead|", end="dead}", limit=1000).records)   # refused for good: people act
     healthy = fresh and not config_errors
-    status = "ok" if healthy and not failing else "degraded" if healthy else \
+    status = "ok" if healthy and not failing and not dead else "degraded" if healthy else \
         "misconfigured" if config_errors else "stale"
     return {"status": status, "healthy": healthy, "now": iso(now), "last_sweep": iso(last),
             "sweep_age_seconds": None if age is None else round(age, 1), "stale_after_seconds": limit,
@@ -48,4 +50,4 @@ def health(*, store: RecordStore, clock: Clock, schedule: str, config_errors: Se
                          "failures": r.data.get("failures"), "retry_at": r.data.get("retry_at"),
                          # the kind of error only: health is anonymous; the timeline has the detail
                          "error": str(r.data.get("error", "")).split(":", 1)[0]} for r in failing[:LISTED]],
-            "configuration_errors": list(config_errors)}
+            "dead_letters": dead, "configuration_errors": list(config_errors)}

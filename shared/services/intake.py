@@ -30,7 +30,7 @@ from shared.services import escalation, oncall, remediation, repository as keys,
 from shared.services.escalation import Paging
 from shared.services.remediation import Remedy
 from shared.services.repository import IncidentRepository
-from shared.services.schedule import schedule_for
+from shared.services.schedule import incident_ops
 
 log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 12
@@ -95,7 +95,7 @@ def _fired(alert: Alert, repo: IncidentRepository, clock: Clock, runbook: Runboo
         expected = _expected(alert, [rows[rk] for rk in rkeys if rk in rows], repo, runbook, now, core_ids)
         if expected is not None:
             inc, etag = expected
-            repo.store.commit(ops=repo.save_ops(inc, etag, schedule_for(inc, runbook)) + _indexed(inc, akey, index))
+            repo.store.commit(ops=incident_ops(repo, inc, etag, runbook) + _indexed(inc, akey, index))
             return IntakeResult(inc.id, "correlated", inc.severity)
     for incident_id, why in _candidates(rows, fkey, rkeys, now, runbook, alert).items():
         try:
@@ -109,7 +109,7 @@ def _fired(alert: Alert, repo: IncidentRepository, clock: Clock, runbook: Runboo
             escalation.replan(inc, runbook, now)
             outbox = escalation.fire_due(inc, now, runbook, paging)
         remediation.on_alert(inc, alert, runbook, remedy, now)
-        ops = repo.save_ops(inc, etag, schedule_for(inc, runbook)) + outbox
+        ops = incident_ops(repo, inc, etag, runbook) + outbox
         repo.store.commit(ops=ops + _indexed(inc, akey, index))
         return IntakeResult(inc.id, "correlated", inc.severity)
 
@@ -123,7 +123,7 @@ def _fired(alert: Alert, repo: IncidentRepository, clock: Clock, runbook: Runboo
     escalation.plan(inc, runbook, now)
     outbox = escalation.fire_due(inc, now, runbook, paging)  # the 0-minute step, in the same batch
     remediation.on_alert(inc, alert, runbook, remedy, now)
-    ops = repo.save_ops(inc, None, schedule_for(inc, runbook)) + outbox
+    ops = incident_ops(repo, inc, None, runbook) + outbox
     try:
         repo.store.commit(ops=ops + _indexed(inc, akey, index))
     except ConcurrencyConflict:
@@ -210,7 +210,7 @@ def _recovery(alert: Alert, fp_row, akey: str, repo: IncidentRepository, runbook
     if not inc.is_open:
         return IntakeResult(inc.id, "ignored", inc.severity)
     inc.recovered(alert, now)
-    ops = repo.save_ops(inc, etag, schedule_for(inc, runbook))
+    ops = incident_ops(repo, inc, etag, runbook)
     ops.append(Op("insert", akey, {"incident_id": inc.id, "severity": inc.severity}))
     repo.store.commit(ops=ops)
     return IntakeResult(inc.id, "resolved", inc.severity)
@@ -226,7 +226,7 @@ def _resolved(alert: Alert, repo: IncidentRepository, clock: Clock, runbook: Run
         return IntakeResult(None, "ignored", None)
     inc, etag = repo.load(rows[fkey].data["incident_id"])
     inc.resolve_alert(alert.alert_id, alert.alert_rule, alert.resolved_at or now, now)
-    ops = repo.save_ops(inc, etag, schedule_for(inc, runbook))
+    ops = incident_ops(repo, inc, etag, runbook)
     ops.append(Op("insert", rkey, {"incident_id": inc.id, "severity": inc.severity}))
     repo.store.commit(ops=ops)
     return IntakeResult(inc.id, "resolved", inc.severity)

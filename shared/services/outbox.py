@@ -24,7 +24,9 @@ from typing import Any, Mapping, Sequence
 from shared.domain.errors import ConcurrencyConflict
 from shared.domain.incident import AUTOMATION, Incident
 from shared.domain.timeutil import iso
-from shared.ports import AzureAlerts, Clock, Delivery, Filter, Op, Pager, PagerEvent, RecordStore
+from shared.ports import AzureAlerts, Clock, Delivery, Filter, Op, Pager, PagerEvent, Record, RecordStore
+from shared.services import comms_delivery
+from shared.services.comms_delivery import Receivers
 from shared.services.repository import IncidentRepository
 
 log = logging.getLogger(__name__)
@@ -32,9 +34,9 @@ BUDGET_S = 7.0                        # real seconds per tick spent delivering
 LEASE = timedelta(minutes=5)          # a claimed message is retried after this if its sender died
 MAX_BACKOFF = timedelta(minutes=5)
 HOLD = timedelta(seconds=10)          # an acknowledge/resolve behind its trigger looks again after this
-UNSENT = {"chat": "this version has no chat sender", "ticket": "this version has no ticket sender",
-          "status_page": "this version has no status-page sender",
-          "customer_comms": "customer messages are written by people"}
+UNSENT = {"customer_comms": "customer messages are written by people"}
+COMMS_LANES = ("chat", "ticket", "status_page")        # shared/services/comms_delivery.py
+DEAD = "dead|"                                         # dead|<lane>|<ISO>|<message id>: refused for good
 PD_SEVERITY = {"SEV-1": "critical", "SEV-2": "error", "SEV-3": "warning", "SEV-4": "info"}
 PAGE_LANES = ("p1", "p2", "p3", "p4")                 # PagerDuty, by severity: first
 AZURE_ALERT = "azure_alert"                            # Azure Monitor alert state (Acknowledged, Closed)
@@ -57,8 +59,9 @@ def _key(lane: str, at: datetime, msg_id: str) -> str:
 
 
 def message(now: datetime, inc: Incident, *, channel: str, action: str, role: str = "", person: str = "",
-            text: str = "") -> Op:
-    """An outbox row for `inc` (add it to the batch that changes the incident)."""
+            text: str = "", fields: Mapping[str, Any] | None = None) -> Op:
+    """An outbox row for `inc` (add it to the batch that changes the incident). `fields`: what a
+    receiver needs besides the text (a subject, a ticket summary, a public update), flat values."""
     msg_id = uuid.uuid4().hex[:16]
     data = {"incident_id": inc.id, "channel": channel, "action": action, "role": role, "person": person,
             "dedup_key": f"{inc.id}.{role}" if role else inc.id, "severity": inc.severity,
@@ -68,6 +71,7 @@ def message(now: datetime, inc: Incident, *, channel: str, action: str, role: st
                                                       if k in ("impact", "scope", "reason", "category")}
                                    | {"security": bool(inc.classification.get("security"))}}, default=str),
             "attempts": 0, "created_at": iso(now)}
+    data.update({k: v[:20000] if isinstance(v, str) else v for k, v in (fields or {}).items()})
     return Op("insert", _key(lane_of(channel, inc.severity), now, msg_id), data)
 
 
@@ -81,19 +85,20 @@ class DeliveryReport:
 
 def deliver(*, store: RecordStore, clock: Clock, pager: Pager | None, routing_keys: Mapping[str, str],
             base_url: str = "", limit: int = OTHERS_PER_TICK, alerts: AzureAlerts | None = None,
-            lanes: Sequence[str] | None = None) -> DeliveryReport:
+            lanes: Sequence[str] | None = None, receivers: Receivers | None = None) -> DeliveryReport:
     """Send every message due by now, lane by lane (`lanes`, default all), pages first. `alerts` sets
-    Azure alert states (None: those messages are recorded as not sent). Raises StoreUnavailable when
-    the store is down."""
+    Azure alert states and `receivers` are chat, Jira and Statuspage (None: those messages are recorded
+    as not sent). Raises StoreUnavailable when the store is down."""
+    receivers = receivers or Receivers(base_url=base_url)
     now = clock.now()
     report = DeliveryReport()
-    started, pagerduty_down = time.monotonic(), False
+    started, down = time.monotonic(), set()   # channels that failed this tick: the rest of theirs waits
     for lane in (*LANES, LEGACY):
         if lanes is not None and lane not in lanes:
             continue
         if time.monotonic() - started > BUDGET_S:
             break  # the rest waits for the next tick
-        if lane in PAGE_LANES and pagerduty_down:
+        if lane in PAGE_LANES and "pagerduty" in down:
             continue
         start = "out|2" if lane == LEGACY else f"out|{lane}|"
         end = f"out|{iso(now)}~" if lane == LEGACY else f"out|{lane}|{iso(now)}~"
@@ -101,20 +106,28 @@ def deliver(*, store: RecordStore, clock: Clock, pager: Pager | None, routing_ke
         for rec in rows:
             if time.monotonic() - started > BUDGET_S:
                 break
-            if pagerduty_down and rec.data.get("channel") == "pagerduty":
-                continue  # PagerDuty failed this tick: its other messages wait for the next tick
-            failed = _deliver_one(store, clock, rec, pager, routing_keys, base_url, report, alerts)
-            pagerduty_down = pagerduty_down or (failed and rec.data.get("channel") == "pagerduty")
+            if rec.data.get("channel") in down:
+                continue  # its receiver failed this tick: its other messages wait for the next tick
+            failed = _deliver_one(store, clock, rec, pager, routing_keys, base_url, report, alerts, receivers)
+            if failed:
+                down.add(rec.data.get("channel"))
     return report
 
 
 def _deliver_one(store: RecordStore, clock: Clock, rec, pager: Pager | None, routing_keys: Mapping[str, str],
-                 base_url: str, report: DeliveryReport, alerts: AzureAlerts | None = None) -> bool:
+                 base_url: str, report: DeliveryReport, alerts: AzureAlerts | None = None,
+                 receivers: Receivers | None = None) -> bool:
     """Claim one message (a lease), send it once, settle it. Returns True when the receiver failed."""
     now = clock.now()
     msg_id = rec.key.rsplit("|", 1)[1]
     lane = lane_of(str(rec.data.get("channel", "")), str(rec.data.get("severity", "")))
-    if _behind_its_trigger(store, rec):
+    receivers = receivers or Receivers(base_url=base_url)
+    refs: dict[str, Record] = {}
+    comms = rec.data.get("channel") in COMMS_LANES and comms_delivery.not_sent(rec.data, receivers) is None
+    if comms:
+        refs = IncidentRepository(store).refs(str(rec.data.get("incident_id", "")))
+    if _behind_its_trigger(store, rec) or (comms and comms_delivery.may_wait_for_opener(rec.data, refs)
+                                           and _behind_its_opener(store, rec)):
         later = _key(lane, now + HOLD, msg_id)
         try:  # back in its lane, a little later: the trigger goes first
             store.commit(ops=[Op("delete", rec.key, etag=rec.etag), Op("insert", later, rec.data)])
@@ -123,19 +136,22 @@ def _deliver_one(store: RecordStore, clock: Clock, rec, pager: Pager | None, rou
         report.skipped += 1
         return False
     claimed = _key(lane, now + LEASE, msg_id)
-    data = {**rec.data, "attempts": int(rec.data.get("attempts") or 0) + 1}
+    data = {**rec.data, "attempts": int(rec.data.get("attempts") or 0) + 1, "msg_id": msg_id}
     try:
         etag = store.commit(ops=[Op("delete", rec.key, etag=rec.etag), Op("insert", claimed, data)])[claimed]
     except ConcurrencyConflict:
         report.skipped += 1  # another sweep holds it
         return False
     try:
-        result = _send(data, pager, routing_keys, base_url, alerts)
+        if comms:
+            result: Delivery | str = comms_delivery.send(data, receivers, IncidentRepository(store), now, refs)
+        else:
+            result = _send(data, pager, routing_keys, base_url, alerts, receivers)
     except (KeyError, TypeError, ValueError) as e:  # a malformed row: isolated, never the whole tick
         _broken(store, clock, claimed, etag, data, e, report)
         return False
     _finish(store, clock, claimed, etag, data, result, report)
-    return _retryable(result)
+    return _retryable(result) and isinstance(result, Delivery) and result.attempts > 0   # a wait is no failure
 
 
 def _behind_its_trigger(store: RecordStore, rec) -> bool:
@@ -150,10 +166,21 @@ def _behind_its_trigger(store: RecordStore, rec) -> bool:
     return any(str(r.data.get("created_at", "")) <= str(data.get("created_at", "")) for r in waiting)
 
 
+def _behind_its_opener(store: RecordStore, rec) -> bool:
+    """A chat update, ticket comment or status-page update whose incident's first message of the channel
+    (the thread's root, the ticket's create, the page incident's create) still waits in its lane."""
+    lane = lane_of(str(rec.data.get("channel", "")), "")
+    waiting = store.scan(start=f"out|{lane}|", end=f"out|{lane}|~", limit=5, filters=[
+        Filter("incident_id", "eq", str(rec.data.get("incident_id", ""))), Filter("opener", "eq", True)]).records
+    return any(str(r.data.get("created_at", "")) <= str(rec.data.get("created_at", "")) for r in waiting)
+
+
 def _send(data: dict[str, Any], pager: Pager | None, routing_keys: Mapping[str, str],
-          base_url: str, alerts: AzureAlerts | None = None) -> Delivery | str:
+          base_url: str, alerts: AzureAlerts | None = None, receivers: Receivers | None = None) -> Delivery | str:
     if data["channel"] == AZURE_ALERT:
         return _set_alert_state(data, alerts)
+    if data["channel"] in COMMS_LANES:
+        return comms_delivery.not_sent(data, receivers or Receivers()) or "not sent"
     if data["channel"] != "pagerduty":
         why = UNSENT.get(data["channel"], "no sender for this channel")
         return f"{data['channel'].replace('_', ' ')}: not sent ({why}); nothing was delivered"
@@ -205,8 +232,11 @@ def _set_alert_state(data: dict[str, Any], alerts: AzureAlerts | None) -> Delive
 
 
 def _retryable(result: Delivery | str) -> bool:
-    """A failed delivery worth trying again (not a refusal of the event itself)."""
-    return isinstance(result, Delivery) and not result.ok and result.status not in (400, 401, 403, 404)
+    """A failed delivery worth trying again: no answer, the receiver's own trouble (5xx), or "not now"
+    (408, 409, 420 and 429: Statuspage rate-limits with 420). Any other 4xx refuses the message itself."""
+    if not isinstance(result, Delivery) or result.ok:
+        return False
+    return result.status is None or result.status >= 500 or result.status in (408, 409, 420, 425, 429)
 
 
 def _attempts(d: Delivery) -> str:
@@ -222,7 +252,7 @@ def _finish(store: RecordStore, clock: Clock, claimed: str, etag: str, data: dic
     now = clock.now()
     who = f"{data['role']} ({data['person']})" if data.get("person") else data["role"]
     what = f"Azure alert state {data['action']}" if data["channel"] == AZURE_ALERT else \
-        f"PagerDuty {data['action']} for {who}"
+        str(data["what"]) if data.get("what") else f"PagerDuty {data['action']} for {who}"
     retry = _retryable(result)
     if isinstance(result, str):
         text, report.skipped = result, report.skipped + 1
@@ -233,13 +263,16 @@ def _finish(store: RecordStore, clock: Clock, claimed: str, etag: str, data: dic
         report.failed += 1
         text = (f"{what}: failed ({result.status or 'no answer'}, delivery "
                 f"{data['attempts']}, {_attempts(result)}: {result.detail})"
-                + ("; will retry" if retry else "; not retried"))
+                + ("; will retry" if retry else "; refused for good: dead-lettered, not retried"))
     ops = [Op("delete", claimed, etag=etag)]
     if retry:
         ops.append(_again(claimed, data, now, getattr(result, "retry_after", None)))
+    elif isinstance(result, Delivery) and not result.ok:   # kept for people, counted in GET health
+        ops.append(Op("insert", f"{DEAD}{claimed.split('|')[1]}|{iso(now)}|{claimed.rsplit('|', 1)[1]}",
+                      {**data, "dead_reason": text[:2000]}))
     report.details.append(text)
     ops.append(IncidentRepository.side_event(data["incident_id"], now, "delivery", AUTOMATION, text,
-                                             channel=data["channel"], role=data["role"]))
+                                             channel=data["channel"], role=data["role"], message=data.get("kind", "")))
     try:
         store.commit(ops=ops)
     except ConcurrencyConflict:  # the lease ran out and another sweep took the message over

@@ -35,7 +35,7 @@ from shared.services import escalation
 from shared.services.remediation import (ACTION_TIMEOUT_S, LEDGER, VERIFY_EVERY, Remedy, audit, find,
                                          past_actions)
 from shared.services.repository import IncidentRepository, h
-from shared.services.schedule import schedule_for
+from shared.services.schedule import incident_ops
 from shared.services.verification_round import checks
 
 log = logging.getLogger(__name__)
@@ -119,7 +119,7 @@ def _claim(repo: IncidentRepository, incident_id: str, rid: str, runbook: Runboo
         inc.record(now, "remediation", AUTOMATION, f"Remediation {rid} ({entry['playbook']}) stood down before "
                    f"acting: {changed}", remediation_id=rid)
         ops = [audit(now, inc, entry, "execution", AUTOMATION, "stood-down", reason=changed, plan=entry["plan"])]
-        repo.store.commit(ops=repo.save_ops(inc, etag, schedule_for(inc, runbook)) + ops)
+        repo.store.commit(ops=incident_ops(repo, inc, etag, runbook) + ops)
         return None
     ops: list[Op] = []
     if p.refused:
@@ -135,7 +135,7 @@ def _claim(repo: IncidentRepository, incident_id: str, rid: str, runbook: Runboo
         ops += [audit(now, inc, entry, "execution", AUTOMATION, "started", action=p.action, params=p.params),
                 _ledger_op(ledger, entry, now, max(runbook.remediation.cooldown, timedelta(hours=1))),
                 Op("replace", lkey, lock_data, lock.etag) if lock else Op("insert", lkey, lock_data)]
-    repo.store.commit(ops=repo.save_ops(inc, etag, schedule_for(inc, runbook)) + ops)
+    repo.store.commit(ops=incident_ops(repo, inc, etag, runbook) + ops)
     return None if p.refused else p
 
 
@@ -191,7 +191,7 @@ def _record(repo: IncidentRepository, incident_id: str, rid: str, result: ArmRes
                    " min", remediation_id=rid, request_id=result.request_id)
         ops.append(audit(now, inc, entry, "execution", AUTOMATION, result.status, request_id=result.request_id,
                          detail=result.detail))
-    repo.store.commit(ops=repo.save_ops(inc, etag, schedule_for(inc, runbook)) + ops)
+    repo.store.commit(ops=incident_ops(repo, inc, etag, runbook) + ops)
 
 
 def _release(repo: IncidentRepository, entry: Mapping[str, Any]) -> list[Op]:

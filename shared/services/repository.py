@@ -14,8 +14,9 @@ One partition holds every record, ordered by key:
                             SLA, stability; arm: diagnostics, remediation) falls due
     fail|<id>|<lane>        a due row whose work failed: when to try again, how often it failed, why
     pub|<inv>               what the public status page shows of an incident (only what was published)
-    ref|<inv>               the receivers' references for an incident: its Slack thread, Jira key,
+    ref|<inv>|<receiver>    a receiver's reference for an incident: its Slack thread, Jira key,
                             Statuspage incident (written by delivery, never with the incident's ETag)
+    dead|<lane>|<iso>|<msg> an outbound message a receiver refused for good (a permanent 4xx)
 
 so a state change, its timeline, its index rows and its schedule commit in one atomic batch.
 
@@ -87,8 +88,8 @@ def public_key(incident_id: str) -> str:
     return f"pub|{inverted(incident_id)}"
 
 
-def refs_key(incident_id: str) -> str:
-    return f"ref|{inverted(incident_id)}"
+def ref_key(incident_id: str, receiver: str) -> str:
+    return f"ref|{inverted(incident_id)}|{receiver}"
 
 
 def failure_key(incident_id: str, lane: str) -> str:
@@ -190,6 +191,23 @@ class IncidentRepository:
         """A timeline event written without loading or rewriting the incident (no ETag needed)."""
         doc = [{"at": iso(at), "kind": kind, "actor": actor, "text": text, "data": data}]
         return Op("insert", side_event_key(incident_id, at), encode_doc(doc))
+
+    def refs(self, incident_id: str) -> dict[str, Record]:
+        """The receivers' references for the incident (receiver -> record), in one range scan."""
+        prefix = f"ref|{inverted(incident_id)}|"
+        return {r.key[len(prefix):]: r for r in self.store.scan(start=prefix, end=prefix + "~", limit=20).records}
+
+    @staticmethod
+    def ref_op(incident_id: str, receiver: str, data: Mapping[str, Any], etag: str | None) -> Op:
+        """Write a receiver's reference: insert when new (fails if another sender wrote it first), else
+        replace under the ETag it was read with."""
+        key = ref_key(incident_id, receiver)
+        return Op("insert", key, dict(data)) if etag is None else Op("replace", key, dict(data), etag)
+
+    @staticmethod
+    def public_op(incident_id: str, data: Mapping[str, Any]) -> Op:
+        """The incident's public status row (written with the incident, under its ETag)."""
+        return Op("upsert", public_key(incident_id), dict(data))
 
     # -- queries -------------------------------------------------------------------------------
     def list(self, *, status: str | None = None, severity: str | None = None, since: datetime | None = None,

@@ -58,6 +58,8 @@ def expire(*, store: RecordStore, clock: Clock, sections: Mapping[str, Any]) -> 
     cutoff_day = (now - keep_alerts).strftime("%Y%m%d")
     report.alerts = _delete(store, "alert|", "alert}", [Filter("incident_id", "lt", f"INC-{cutoff_day}")])
     report.audit = _delete(store, "aud|", f"aud|{iso(now - keep_audit)}", [])
+    # dead letters (refused messages) are kept like the audit trail, by when they were written
+    report.audit += _delete(store, "dead|", "dead}", [Filter("created_at", "lt", iso(now - keep_audit))])
     if report.alerts or report.audit:
         log.info("retention: %d alert index rows and %d audit rows expired", report.alerts, report.audit)
     return report

@@ -22,7 +22,7 @@ from shared.domain.timeutil import instant, iso
 from shared.ports import Clock, Record, RecordStore
 from shared.services import listrow
 from shared.services.repository import IncidentRepository, h
-from shared.services.schedule import schedule_for
+from shared.services.schedule import incident_ops
 
 MATCH_KEYS = ("target_resource_id", "alert_rule", "tenant")
 MAX_TENANT = 200     # characters of a tenant name (an incident keeps as many)
@@ -112,7 +112,7 @@ def delete_silence(silence_id: str, actor: str, *, store: RecordStore, clock: Cl
                 inc.silence = {**inc.silence, "until": iso(now)}
                 inc.record(now, "silenced", actor, f"Silence {silence_id} ended early by {actor}: the ladder starts now")
             try:
-                store.commit(ops=repo.save_ops(inc, etag, schedule_for(inc, runbook)))
+                store.commit(ops=incident_ops(repo, inc, etag, runbook))
                 released.append(inc.id)
                 break
             except ConcurrencyConflict:

@@ -25,11 +25,11 @@ from shared.domain.incident import AUTOMATION, Incident
 from shared.domain.policy import Runbook
 from shared.domain.timeutil import iso, parse_iso
 from shared.ports import Clock, Op, Record, RecordStore
-from shared.services import diagnostics, escalation, remediation, remediation_run
+from shared.services import communications, diagnostics, escalation, remediation, remediation_run
 from shared.services.escalation import Paging
 from shared.services.remediation import Remedy
 from shared.services.repository import IncidentRepository, lane_of
-from shared.services.schedule import STABILITY, schedule_for
+from shared.services.schedule import STABILITY, incident_ops
 
 log = logging.getLogger(__name__)
 SWEEP_META = "meta|sweep"
@@ -140,7 +140,7 @@ def _apply(repo: IncidentRepository, incident_id: str, lane: str, rec: Record, n
     if rec.data.get("failures"):
         inc.record(now, "recovered", AUTOMATION, f"The sweep applied this incident's {lane} work again after "
                    f"{rec.data['failures']} failed attempts")
-    ops = repo.save_ops(inc, etag, schedule_for(inc, runbook))
+    ops = incident_ops(repo, inc, etag, runbook)
     if inc.lanes.get(lane) != due_at:  # this row moved on: drop it in the same batch (it exists: we read it)
         ops.append(Op("delete", rec.key, etag=rec.etag))
     elif rec.data.get("failures"):     # the row stays where it is: clear its failure record
@@ -217,7 +217,9 @@ def run_step(inc: Incident, step: str, now: datetime, runbook: Runbook, paging: 
     if step.startswith(escalation.STEP):
         return escalation.fire(inc, step[len(escalation.STEP):], now, runbook, paging)
     if step == diagnostics.DIAGNOSE:
-        return diagnostics.record(inc, remedy.resources() if remedy.core else None, remedy.core, now)
+        return diagnostics.record(inc, remedy.resources() if remedy.core else None, remedy.core, now, runbook)
+    if step in (communications.REMIND, communications.OVERDUE):
+        return communications.run(inc, step, now, runbook)
     if step.startswith(remediation.PLAN):
         ledger = repo.store.get(keys=[remediation.LEDGER]).get(remediation.LEDGER)
         return remediation.plan(inc, step[len(remediation.PLAN):], now, runbook, remedy,

@@ -93,9 +93,11 @@ def test_two_sweepers_racing_over_1000_due_steps_apply_each_exactly_once(table_s
                     if r.data["channel"] == "pagerduty" and r.data["action"] == "trigger")
     assert set(pages) == {(inc, role) for inc in ids for role in SEV1_ROLES}
     assert set(pages.values()) == {1}
-    others = Counter((r.data["incident_id"], r.data["channel"]) for r in outbox
-                     if r.data["channel"] != "pagerduty")   # the first chat message waits for diagnostics (ARM lane)
-    assert set(others) == {(inc, ch) for inc in ids for ch in ("ticket", "customer_comms", "status_page")}
-    assert set(others.values()) == {1}
+    openers = Counter((r.data["incident_id"], r.data["channel"]) for r in outbox    # the first chat message
+                      if r.data["channel"] != "pagerduty" and r.data.get("opener"))  # waits for diagnostics (ARM)
+    assert set(openers) == {(inc, ch) for inc in ids for ch in ("ticket", "status_page")}
+    assert set(openers.values()) == {1}
+    drafts = Counter(r.data["incident_id"] for r in outbox if r.data.get("kind") == "customer email draft")
+    assert set(drafts) == set(ids) and set(drafts.values()) == {1}                  # no tenant: one draft each
     for inc, _ in repo.open_incidents():
         assert set(inc.escalation["done"]) == {"primary", "secondary", "engineering_lead", "executives", "cto"}

@@ -255,6 +255,10 @@ ROUTES = [
     Route("get_incident", "GET", None, ("id",), query={"timeline_limit": "50", "timeline_continuation": "0"}),
     Route("get_oncall", "GET", None),
     Route("list_silences", "GET", None),
+    Route("get_communication", "GET", None, ("id", "template")),
+    Route("get_status", "GET", None),
+    Route("get_status_html", "GET", None),
+    Route("get_status_atom", "GET", None),
 ]
 PARAM_TEXT = NASTY + ["INC-20261127-0001", "INC-20261127-0002", "INC-20261127-0003", "x" * 70_000,
                       "INC-" + "9" * 5000 + "-1", "INC-２０２６１１２７-0001", "INC-20261127-0001/../0002"]

@@ -213,7 +213,10 @@ def owned(route: str, params: dict[str, str]) -> list[tuple[str, str]]:
         "get_oncall": [OVR],
         "add_override": [OVR],
         "remove_override": [OVR],
-        "get_health": [("due|", "due}"), ("fail|", "fail}")],
+        "get_health": [("due|", "due}"), ("fail|", "fail}"), ("dead|", "dead}")],
+        "get_status": [("pub|", "pub}")],
+        "get_status_html": [("pub|", "pub}")],
+        "get_status_atom": [("pub|", "pub}")],
         "post_alert": [INC],                     # the day's newest incident, when the counter must heal
         "declare_incident": [INC],
     }.get(route, [INC, *timeline] if route in COMMANDS else [])

@@ -49,8 +49,9 @@ def test_sev1_left_alone_walks_the_whole_ladder_each_step_once(h):
     assert [d["step"] for d in shown["escalation"]["done"]] == ["primary", "secondary", "engineering_lead",
                                                                   "executives", "cto"]
     assert shown["escalation"]["next"] is None
-    kinds = [e["text"] for e in shown["timeline"] if e["kind"] == "communication"]
-    assert any("status page" in t for t in kinds) and any("customer comms" in t for t in kinds)
+    kinds = [e["text"] for e in shown["timeline"] if e["kind"] in ("communication", "public-status")]
+    assert any("Public status investigating published" in t for t in kinds)   # the 60-minute step
+    assert any("Customer email drafted" in t for t in kinds)                  # the 30-minute step
     h.run_for(30)
     assert len(pages(h, inc)) == 6  # nothing fires twice
 
@@ -70,7 +71,7 @@ def test_sev3_and_sev4_page_nobody_but_schedule_ticket_and_chat(h, sev):
     h.run_for(60)
     assert pages(h, inc) == []
     texts = [e["text"] for e in h.show(inc)["timeline"] if e["kind"] in ("communication", "delivery")]
-    assert any("ticket due" in t for t in texts) and any("chat due" in t for t in texts)
+    assert any("Jira ticket queued" in t for t in texts) and any("queued for chat" in t for t in texts)
 
 
 def test_acknowledged_at_5_minutes_never_pages_the_secondary(h):

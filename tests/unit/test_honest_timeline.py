@@ -13,6 +13,6 @@ def test_a_queued_chat_message_is_never_called_sent(memory_store, clock):
     chat = [e["text"] for e in events if "chat" in e["text"].lower()]
     assert chat, events
     assert not any("sent with" in t or ": sent" in t for t in chat), chat
-    outcomes = [e["text"] for e in events if e["kind"] == "delivery" and e["text"].startswith("chat")]
+    outcomes = [e["text"] for e in events if e["kind"] == "delivery" and e["text"].lower().startswith("chat")]
     assert outcomes and all("not sent" in t and "delivered" not in t.replace("nothing was delivered", "")
                             for t in outcomes), outcomes
