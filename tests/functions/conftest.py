@@ -33,6 +33,8 @@ class App:
                                params=params or {})
         resp = self.functions[name](req)
         text = resp.get_body().decode()
+        if text and not (resp.mimetype or "").endswith("json"):   # the public page's HTML and Atom
+            return resp.status_code, text
         return resp.status_code, (json.loads(text) if text else None)
 
 
