@@ -41,8 +41,10 @@ ROUTES: dict[str, str] = {
     "list_incidents": READ,              # GET incidents
     "get_incident": READ,                # GET incidents/{id}
     "get_communication": READ,           # GET incidents/{id}/communications/{template}
+    "get_postmortem": READ,              # GET incidents/{id}/postmortem
     "get_oncall": READ,                  # GET oncall
     "list_silences": READ,               # GET silences
+    "get_metrics": READ,                 # GET metrics
     "declare_incident": RESPOND,         # POST incidents
     "acknowledge_incident": RESPOND,     # POST incidents/{id}/acknowledge
     "add_note": RESPOND,                 # POST incidents/{id}/notes
@@ -54,6 +56,8 @@ ROUTES: dict[str, str] = {
     "remove_override": COMMAND,          # DELETE oncall/overrides/{oid}
     "create_silence": COMMAND,           # POST silences
     "delete_silence": COMMAND,           # DELETE silences/{sid}
+    "record_review": COMMAND,            # POST incidents/{id}/pir (the review's record)
+    "record_breach": COMMAND,            # POST incidents/{id}/breach (GDPR Article 33)
 }
 
 # Names the app itself writes on the timeline, the on-call roles and the app roles: a body may never

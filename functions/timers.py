@@ -53,3 +53,12 @@ def alert_reconciliation(timer: func.TimerRequest) -> None:
 def retention(timer: func.TimerRequest) -> None:
     """Daily at 03:15 UTC: expire alert index and audit rows past runbook.toml's [retention]."""
     expire(store=b.store(), clock=b.clock(), sections=b.runbook().sections)
+
+
+@bp.timer_trigger(schedule="%REVIEW_SCHEDULE%", arg_name="timer", run_on_startup=False, use_monitor=False)
+def review_reminders(timer: func.TimerRequest) -> None:
+    """The daily digest of reviews and action items due or overdue (09:00 calendar time, working days)."""
+    from shared.services.reminders import daily
+    text = daily(store=b.store(), clock=b.clock(), runbook=b.runbook())
+    if text:
+        log.info("review digest posted: %d lines", text.count("\n") + 1)

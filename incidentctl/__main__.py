@@ -14,8 +14,8 @@ from contextlib import redirect_stderr, redirect_stdout
 from datetime import datetime
 from typing import Any, TextIO
 
-from incidentctl import completion, render
-from incidentctl.args import parse, parser
+from incidentctl import aftercare, completion, render
+from incidentctl.args import ANSWERS, parse, parser
 from incidentctl.client import DEFAULT_URL, ApiClient, ApiError, Unreachable
 
 __all__ = ["explain", "main", "parser", "run"]
@@ -58,13 +58,18 @@ def run(args: argparse.Namespace, api: ApiClient, actor: str) -> tuple[Any, Rend
         return (api.set_severity(ident, severity=args.severity, reason=args.reason, actor=actor),
                 lambda a: render.changed(a, f"reclassified as {args.severity}", ident))
     if c == "status":
-        return (api.set_status(ident, phase=args.phase, message=args.message, actor=actor),
-                lambda a: render.changed(a, f"status {args.phase}", ident))
+        return (api.set_status(ident, phase=args.phase, message=args.message, external=args.external, actor=actor),
+                lambda a: render.changed(a, f"status {args.phase}" + (" (external)" if args.external else ""), ident))
+    if c == "comms":
+        return (api.communication(args.id, args.template, message=args.message, estimate=args.estimate,
+                                  workaround=args.workaround), aftercare.communication)
     if c == "note":
         return api.add_note(ident, text=" ".join(args.text), actor=actor), lambda a: f"note added to {ident}"
     if c in ("approve", "reject"):
         answer = api.decide(ident, args.rid, decision=c, reason=args.reason, actor=actor)
         return answer, lambda a: render.decided(a, ident, args.rid, {"approve": "approved", "reject": "rejected"}[c])
+    if c in ("postmortem", "pir", "breach", "metrics"):
+        return _aftercare(args, api, actor)
     if c == "oncall":
         return api.oncall(), render.oncall
     if c == "overrides":
@@ -84,6 +89,26 @@ def _show(args: argparse.Namespace, api: ApiClient) -> tuple[Any, Renderer]:
     except ApiError:
         oncall = None
     return inc, lambda a: render.incident(a, oncall)
+
+
+def _aftercare(args: argparse.Namespace, api: ApiClient, actor: str) -> tuple[Any, Renderer]:
+    c, ident = args.command, str(getattr(args, "id", ""))     # metrics has no incident
+    if c == "postmortem":       # Markdown printed as it came, so that `> report.md` is the report
+        return api.postmortem(ident, structured=getattr(args, "json", False)), aftercare.markdown
+    if c == "pir":
+        items = [*(args.actions or []), *({"id": i, "status": "done"} for i in args.done or []),
+                 *({"id": i, "status": "wont_fix"} for i in args.wont_fix or [])]
+        meeting = None if args.meeting is None else {"at": args.meeting, "attendees": args.attendees or []}
+        return (api.record_review(ident, meeting=meeting, report_url=args.report, root_cause=args.root_cause,
+                                  action_items=items, close=args.close, actor=actor),
+                lambda a: aftercare.review(a, ident))
+    if c == "breach":
+        personal = None if args.personal_data is None else ANSWERS[args.personal_data]
+        return (api.record_breach(ident, personal_data=personal, aware_at=args.aware_at, notified_at=args.notified_at,
+                                  authority=args.authority, reference=args.reference, actor=actor),
+                lambda a: aftercare.breach(a, ident))
+    return (api.metrics(since=args.since, until=args.until, prometheus=args.prometheus),
+            aftercare.markdown if args.prometheus else aftercare.metrics)
 
 
 def _overrides(args: argparse.Namespace, api: ApiClient, actor: str) -> tuple[Any, Renderer]:
@@ -163,10 +188,8 @@ def main(argv: Sequence[str] | None = None, *, env: Mapping[str, str] | None = N
         print(f"incidentctl: cannot connect to {e.url} ({e.why}). Is the local host running? "
               "Start it with `make run`, or set INCIDENT_API_URL.", file=err)
         return EXIT_UNREACHABLE
-    if getattr(args, "json", False):
-        print(json.dumps(answer, indent=2, ensure_ascii=False), file=out)
-    else:
-        print(show(answer), file=out)
+    text = json.dumps(answer, indent=2, ensure_ascii=False) if getattr(args, "json", False) else show(answer)
+    out.write(text if text.endswith("\n") else text + "\n")    # a text answer (Markdown) ends as it came
     return EXIT_OK
 
 

@@ -1,14 +1,15 @@
 """The command line: one argparse parser for every command, and the types of its arguments.
 
 Times are ISO-8601 (naive means UTC, as in the API) or relative to now: `now`, `+2h`, `30m`,
-`1h30m`, `2d` (units s, m, h, d, w); a leading `-` means before now (write `--start=-10m`).
+`1h30m`, `2d` (units s, m, h, d, w); a leading `-` means before now (write `--start=-10m`). The edges
+of a metrics window look back instead: there `30d` means 30 days ago.
 """
 from __future__ import annotations
 
 import argparse
 import re
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from incidentctl.client import DEFAULT_URL
 
@@ -20,6 +21,9 @@ SCOPES = ("all", "some", "one")
 ROLES = ("primary", "secondary", "engineering_lead", "vp_engineering", "security_lead",
          "customer_success_lead", "cto")
 SEVERITIES = ("SEV-1", "SEV-2", "SEV-3", "SEV-4")
+TEMPLATES = ("slack-initial", "status-investigating", "status-identified", "status-monitoring", "status-resolved",
+             "customer-email")
+ANSWERS = {"yes": True, "no": False}
 SHELLS = ("bash", "zsh")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 _RELATIVE = re.compile(r"([+-]?)((?:\d+[smhdw])+)")
@@ -72,6 +76,35 @@ def instant(now: Callable[[], datetime]) -> Callable[[str], str]:
                 f"{value!r} is not a time: give ISO-8601 (2026-11-27T22:00:00Z) or relative (+2h, 30m, 1d)") from None
         return _z(t.replace(tzinfo=UTC) if t.tzinfo is None else t)
     return parse
+
+
+def past(now: Callable[[], datetime]) -> Callable[[str], str]:
+    """The argument type of a window's edge: ISO-8601, `now`, or how long ago (`30d`, `12h`, `-1w`)."""
+    at = instant(now)
+
+    def parse(value: str) -> str:
+        v = value.strip().lower()
+        if v.startswith("+"):
+            raise argparse.ArgumentTypeError(f"{value!r} is in the future: a window looks back (30d is 30 days ago)")
+        return at("-" + v.lstrip("-") if re.fullmatch(r"-?(?:\d+[smhdw])+", v) else value)
+    return parse
+
+
+def action_item(value: str) -> dict[str, str]:
+    """`OWNER:DUE:TEXT` (DUE is YYYY-MM-DD or empty; TEXT may hold colons) as a new action item."""
+    parts = [part.strip() for part in value.split(":", 2)]
+    if len(parts) != 3 or not parts[0] or not parts[2]:
+        raise argparse.ArgumentTypeError(f"{value!r} is not an action item: give OWNER:DUE:TEXT "
+                                         "(e.g. bo:2026-12-15:add a canary stage; DUE may be empty)")
+    owner, due, what = parts
+    if due:
+        try:
+            if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", due):
+                raise ValueError
+            date.fromisoformat(due)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{due!r} in {value!r} is not a date YYYY-MM-DD") from None
+    return {"text": what, "owner": owner, **({"due": due} if due else {})}
 
 
 def _z(t: datetime) -> str:
@@ -129,6 +162,14 @@ def parser(now: Callable[[], datetime] = _utcnow) -> argparse.ArgumentParser:
     st.add_argument("id")
     st.add_argument("phase", choices=PHASES, help=", ".join(PHASES) + " (resolved also resolves the incident)")
     st.add_argument("-m", "--message", help="the public status message")
+    st.add_argument("--external", action="store_true", help="customers are affected (records customer impact)")
+
+    com = command("comms", "a runbook communication template rendered for an incident")
+    com.add_argument("id")
+    com.add_argument("template", choices=TEMPLATES, help=", ".join(TEMPLATES))
+    com.add_argument("-m", "--message", type=text, help="the responder's words for the template")
+    com.add_argument("--estimate", type=text, help="when the next update or the fix is expected")
+    com.add_argument("--workaround", type=text, help="what customers can do meanwhile")
 
     note = command("note", "add a timeline note")
     note.add_argument("id")
@@ -139,6 +180,41 @@ def parser(now: Callable[[], datetime] = _utcnow) -> argparse.ArgumentParser:
         sp.add_argument("id", help="the incident")
         sp.add_argument("rid", help="the remediation (REM-..., see `show`)")
         sp.add_argument("--reason", required=reason_required, type=text, help="why (goes on the timeline)")
+
+    command("postmortem", "the post-incident report draft as Markdown (--json: the structured draft)"
+            ).add_argument("id")
+
+    pir = command("pir", "record the post-incident review: meeting, report, root cause, action items")
+    pir.add_argument("id")
+    pir.add_argument("--meeting", type=when, metavar="TIME",
+                     help="when the review meeting is (scheduled) or was (held); ISO-8601 or relative (-2h)")
+    pir.add_argument("--attendee", dest="attendees", action="append", type=text, metavar="NAME",
+                     help="who attends the meeting (repeat for several; needs --meeting)")
+    pir.add_argument("--report", type=text, metavar="URL", help="the published written report (http(s) URL)")
+    pir.add_argument("--root-cause", type=str, metavar="TEXT", help="the root cause (empty clears it)")
+    pir.add_argument("--action", dest="actions", action="append", type=action_item, metavar="OWNER:DUE:TEXT",
+                     help="a new action item, DUE YYYY-MM-DD or empty (repeat for several)")
+    pir.add_argument("--done", action="append", type=text, metavar="ITEM", help="mark an action item (A1) done")
+    pir.add_argument("--wont-fix", action="append", type=text, metavar="ITEM",
+                     help="mark an action item (A2) won't fix")
+    pir.add_argument("--close", action="store_true", help="close the review (every action item done or won't fix)")
+
+    br = command("breach", "GDPR Article 33: personal data involved, awareness, notification of the authority")
+    br.add_argument("id")
+    br.add_argument("--personal-data", choices=tuple(ANSWERS), help="yes starts the 72-hour clock, no stops it")
+    br.add_argument("--aware-at", type=when, metavar="TIME",
+                    help="when the breach became known (default now); ISO-8601 or relative (-2h)")
+    br.add_argument("--notified-at", type=when, metavar="TIME",
+                    help="when the supervisory authority was notified; ISO-8601 or relative (now, -1h)")
+    br.add_argument("--authority", type=text, metavar="NAME", help="the supervisory authority notified")
+    br.add_argument("--reference", type=text, metavar="REF", help="the notification's reference")
+
+    met = command("metrics", "MTTA, MTTR and SLA breaches per severity over a window")
+    met.add_argument("--since", type=past(now), metavar="TIME",
+                     help="incidents created at or after: ISO-8601 or how long ago (30d, 12h); default 30d")
+    met.add_argument("--until", type=past(now), metavar="TIME",
+                     help="and before: ISO-8601 or how long ago; default now")
+    met.add_argument("--prometheus", action="store_true", help="print the Prometheus text format")
 
     command("oncall", "who holds each on-call role now")
 
@@ -190,9 +266,46 @@ def parse(argv: list[str] | None, now: Callable[[], datetime] = _utcnow) -> argp
             cmd.error("--impact and --scope go together (or give --severity)")
         if args.severity is None and args.impact is None and not args.security:
             cmd.error("give --severity, or --impact and --scope, or --security")
+    if args.command == "pir":
+        _check_pir(args, cmd)
+    if args.command == "breach":
+        _check_breach(args, cmd)
+    if args.command == "metrics":
+        _check_metrics(args, cmd, now)
     if args.command == "overrides" and args.action == "add" and args.start is None:
         args.start = instant(now)("now")  # the API needs a start; a silence's defaults to the API's now
     if args.command == "silences" and args.action == "add" and not (
             args.match_resource or args.match_rule or args.match_tenant):
         subcommands(cmd)["add"].error("give at least one of --match-resource, --match-rule, --match-tenant")
     return args
+
+
+def _check_pir(args: argparse.Namespace, cmd: argparse.ArgumentParser) -> None:
+    if args.attendees and args.meeting is None:
+        cmd.error("--attendee goes with --meeting (the meeting's time)")
+    both = set(args.done or ()) & set(args.wont_fix or ())
+    if both:
+        cmd.error(f"{', '.join(sorted(both))}: give an item to --done or to --wont-fix, not both")
+    if not (args.meeting or args.report or args.root_cause is not None or args.actions or args.done
+            or args.wont_fix or args.close):
+        cmd.error("nothing to record: give --meeting, --report, --root-cause, --action, --done, --wont-fix "
+                  "or --close")
+
+
+def _check_breach(args: argparse.Namespace, cmd: argparse.ArgumentParser) -> None:
+    if args.personal_data is None and args.notified_at is None:
+        cmd.error("give --personal-data yes|no (with --aware-at), or --notified-at with --authority")
+    if args.aware_at and args.personal_data is None:
+        cmd.error("--aware-at goes with --personal-data")
+    if args.notified_at is None and (args.authority or args.reference):
+        cmd.error("--authority and --reference go with --notified-at")
+    if args.notified_at and not args.authority:
+        cmd.error("--notified-at needs --authority (the supervisory authority notified)")
+
+
+def _check_metrics(args: argparse.Namespace, cmd: argparse.ArgumentParser, now: Callable[[], datetime]) -> None:
+    if args.prometheus and getattr(args, "json", False):
+        cmd.error("--prometheus and --json do not go together")
+    if args.since and args.since >= (args.until or instant(now)("now")):   # both ...Z strings: they sort as times
+        cmd.error("--since must be before --until (default now)")
+

@@ -8,6 +8,7 @@ from urllib.parse import quote
 import requests
 
 DEFAULT_URL = "http://127.0.0.1:7071/api"
+JSON = "application/json"
 
 
 class ApiError(Exception):
@@ -85,9 +86,11 @@ class ApiClient:
         return self._call("POST", f"incidents/{_seg(incident_id)}/severity",
                           body={"severity": severity, "reason": reason, "actor": actor})
 
-    def set_status(self, incident_id: str, *, phase: str, actor: str, message: str | None = None) -> Any:
-        return self._call("POST", f"incidents/{_seg(incident_id)}/status",
-                          body={"phase": phase, **_with_message(actor, message)})
+    def set_status(self, incident_id: str, *, phase: str, actor: str, message: str | None = None,
+                   external: bool = False) -> Any:
+        """`external` records customer impact (sent only when true)."""
+        body = {"phase": phase, **_with_message(actor, message), **({"external": True} if external else {})}
+        return self._call("POST", f"incidents/{_seg(incident_id)}/status", body=body)
 
     def add_note(self, incident_id: str, *, text: str, actor: str) -> Any:
         return self._call("POST", f"incidents/{_seg(incident_id)}/notes", body={"text": text, "actor": actor})
@@ -97,6 +100,43 @@ class ApiClient:
         """Approve or reject a remediation that waits for approval (one route, `decision` in the body)."""
         return self._call("POST", f"incidents/{_seg(incident_id)}/remediations/{_seg(remediation_id)}/approve",
                           body=_present({"decision": decision, "reason": reason, "actor": actor}))
+
+    def communication(self, incident_id: str, template: str, *, message: str | None = None,
+                      estimate: str | None = None, workaround: str | None = None) -> Any:
+        """`{"template", "subject", "text"}`: one of the runbook's texts rendered for the incident."""
+        return self._call("GET", f"incidents/{_seg(incident_id)}/communications/{_seg(template)}",
+                          params=_present({"message": message, "estimate": estimate, "workaround": workaround}))
+
+    # ---- after the fire ----------------------------------------------------------------------
+
+    def postmortem(self, incident_id: str, *, structured: bool = False) -> Any:
+        """The post-incident report draft: its Markdown as text, or with `structured` the JSON draft."""
+        path = f"incidents/{_seg(incident_id)}/postmortem"
+        if structured:
+            return self._call("GET", path, params={"format": "json"})
+        return self._call("GET", path, accept="text/markdown")
+
+    def record_review(self, incident_id: str, *, actor: str, meeting: dict[str, Any] | None = None,
+                      report_url: str | None = None, root_cause: str | None = None,
+                      action_items: list[dict[str, Any]] | None = None, close: bool = False) -> Any:
+        """The review record; the answer is the incident, its `pir` the review."""
+        return self._call("POST", f"incidents/{_seg(incident_id)}/pir", body=_present({
+            "meeting": meeting, "report_url": report_url, "root_cause": root_cause,
+            "action_items": action_items or None, "status": "closed" if close else None, "actor": actor}))
+
+    def record_breach(self, incident_id: str, *, actor: str, personal_data: bool | None = None,
+                      aware_at: str | None = None, notified_at: str | None = None, authority: str | None = None,
+                      reference: str | None = None) -> Any:
+        """GDPR Article 33: the personal-data answer and/or the notification; the answer is the incident,
+        its `breach` the clock."""
+        return self._call("POST", f"incidents/{_seg(incident_id)}/breach", body=_present({
+            "personal_data": personal_data, "aware_at": aware_at, "notified_at": notified_at,
+            "authority": authority, "reference": reference, "actor": actor}))
+
+    def metrics(self, *, since: str | None = None, until: str | None = None, prometheus: bool = False) -> Any:
+        """Per severity over [since, until) as JSON, or the Prometheus text format as text."""
+        params = _present({"since": since, "until": until, "format": "prometheus" if prometheus else None})
+        return self._call("GET", "metrics", params=params, accept="text/plain" if prometheus else JSON)
 
     # ---- on-call -----------------------------------------------------------------------------
 
@@ -142,14 +182,15 @@ class ApiClient:
     # ---- transport ---------------------------------------------------------------------------
 
     def _call(self, method: str, path: str, *, params: dict[str, Any] | None = None,
-              body: dict[str, Any] | None = None) -> Any:
+              body: dict[str, Any] | None = None, accept: str = JSON) -> Any:
+        """The answer's JSON; with a non-JSON `accept`, a success's body as text (errors are JSON still)."""
         try:
-            return self._once(method, path, params=params, body=body)
+            return self._once(method, path, params=params, body=body, accept=accept)
         except ApiError as e:
             if not e.wants_token or self._token:
                 raise
             self._token = self._get_token(e)
-            return self._once(method, path, params=params, body=body)
+            return self._once(method, path, params=params, body=body, accept=accept)
 
     def _get_token(self, refused: ApiError) -> str:
         """An Entra ID access token for `scope`. Raises ApiError (a 401 saying what to do) when there
@@ -170,8 +211,8 @@ class ApiClient:
                            challenge=refused.challenge) from None
 
     def _once(self, method: str, path: str, *, params: dict[str, Any] | None = None,
-              body: dict[str, Any] | None = None) -> Any:
-        headers = {"Accept": "application/json"}
+              body: dict[str, Any] | None = None, accept: str = JSON) -> Any:
+        headers = {"Accept": accept if accept == JSON else f"{accept}, {JSON};q=0.5"}
         if self._key:
             headers["x-functions-key"] = self._key
         if self._token:
@@ -186,6 +227,8 @@ class ApiClient:
             raise Unreachable(self.base_url, "connection refused or host unreachable") from None
         except requests.RequestException as e:     # e.g. a malformed INCIDENT_API_URL
             raise Unreachable(self.base_url, type(e).__name__) from None
+        if accept != JSON and resp.status_code < 400:
+            return _text(resp)
         data = _json(resp)
         if resp.status_code >= 400:
             error = data.get("error") if isinstance(data, dict) and isinstance(data.get("error"), str) else ""
@@ -212,6 +255,13 @@ def _json(resp: requests.Response) -> Any:
         return resp.json()
     except ValueError:
         return None
+
+
+def _text(resp: requests.Response) -> str:
+    """The body as text: in the charset the answer names, else UTF-8 (not requests' ISO-8859-1 for text/*)."""
+    if "charset=" in resp.headers.get("Content-Type", "").lower():
+        return resp.text
+    return resp.content.decode("utf-8", errors="replace")
 
 
 def _reason(resp: requests.Response) -> str:

@@ -150,7 +150,8 @@ def _zsh_option(o: Option) -> str:
     value = ""
     if o.takes_value:
         action = f"({' '.join(o.choices)})" if o.choices else " "
-        value = f":{o.metavar}:{action}"
+        message = o.metavar.replace(":", "\\:")   # _arguments: a colon inside a message is escaped
+        value = f":{message}:{action}"
     star = "*" if o.repeatable else ""
     if len(o.flags) == 1:
         return _q(f"{star}{o.flags[0]}[{_desc(o.help)}]{value}")

@@ -157,16 +157,18 @@ def _remediations(items: list[Any]) -> str:
 
 
 def _pir(pir: Any) -> str:
+    """The review in one line: status, its next deadline, the action items (`pir` shows it all)."""
     if not isinstance(pir, dict) or not pir:
         return NONE
-    parts = [f"{k.replace('_', ' ')} {_pir_value(v)}" for k, v in pir.items() if v not in (None, "", [], {})]
-    return ", ".join(parts) or NONE
-
-
-def _pir_value(value: Any) -> str:
-    if isinstance(value, list):
-        return str(len(value))
-    return when(value) if isinstance(value, str) else str(value)
+    status = str(pir.get("status") or NONE)
+    label, at = {"pending": ("meeting due", pir.get("due_at") or pir.get("due")),
+                 "scheduled": ("meeting", (pir.get("meeting") or {}).get("at")),
+                 "held": ("report due", pir.get("report_due_at"))}.get(status, ("", None))
+    items = [i for i in pir.get("action_items") or [] if isinstance(i, dict)]
+    parts = [status] + ([f"{label} {when(at)}"] if at else [])
+    if items:
+        parts.append(f"{len(items)} action item(s), {sum(i.get('status') == 'open' for i in items)} open")
+    return ", ".join(parts)
 
 
 def declared(inc: dict[str, Any]) -> str:

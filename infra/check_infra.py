@@ -11,7 +11,8 @@ Each check is a function ``check_*(root) -> list[Problem]`` usable on its own:
   development key is the one allowed value), ``@secure()`` params default to ``''``, and a
   param whose name says it holds a secret is ``@secure()``;
 - every setting in ``shared.config.SETTINGS`` is set in the function app's ``appsettings`` and
-  in ``local.settings.sample.json``; the four outbound secrets are Key Vault references;
+  in ``local.settings.sample.json``; the outbound secrets (``KEY_VAULT_SECRETS``) are Key Vault
+  references;
 - ``main.parameters.json`` only names params of ``main.bicep`` and covers every required one;
 - role assignments have ``guid()`` names and role-definition ids are named variables;
 - alert rules use metric names that exist for their resource type;
@@ -40,7 +41,8 @@ AZURE_YAML = Path("azure.yaml")
 # Azurite's development account key is published in Microsoft's docs and Azurite's source; it is
 # the only AccountKey value allowed in the tree.
 AZURITE_DEV_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
-KEY_VAULT_SECRETS = ("PAGERDUTY_ROUTING_KEYS", "SLACK_WEBHOOK_URL", "JIRA_API_TOKEN", "STATUSPAGE_API_KEY")
+KEY_VAULT_SECRETS = ("PAGERDUTY_ROUTING_KEYS", "SLACK_WEBHOOK_URL", "SLACK_BOT_TOKEN", "TEAMS_WEBHOOK_URL",
+                     "JIRA_API_TOKEN", "STATUSPAGE_API_KEY")
 LOCAL_ONLY_VALUES = {"FUNCTIONS_WORKER_RUNTIME": "python"}
 
 SECRET_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (

@@ -26,6 +26,8 @@ SETTINGS: dict[str, str] = {
     "PUBLIC_BASE_URL": "",
     "ESCALATION_SCHEDULE": "*/10 * * * * *",
     "RECONCILE_SCHEDULE": "0 */2 * * * *",
+    # checked every 15 minutes; the digest goes out once, at 09:00 in the calendar's time zone on working days
+    "REVIEW_SCHEDULE": "0 */15 * * * *",
     "PAGERDUTY_EVENTS_URL": "https://events.pagerduty.com/v2/enqueue",
     "PAGERDUTY_ROUTING_KEYS": "",
     "SLACK_WEBHOOK_URL": "",

@@ -208,6 +208,8 @@ module vault 'modules/keyvault.bicep' = {
     slackWebhookUrl: slackWebhookUrl
     jiraApiToken: jiraApiToken
     statuspageApiKey: statuspageApiKey
+    slackBotToken: slackBotToken
+    teamsWebhookUrl: teamsWebhookUrl
     vaultOnlySecrets: empty(vaultOnlySecrets) ? [] : map(split(vaultOnlySecrets, ','), s => trim(s))
   }
 }
@@ -252,6 +254,11 @@ module functionApp 'modules/functionapp.bicep' = {
     logAnalyticsEndpoint: logAnalyticsEndpoint
     apiHealthUrl: apiHealthUrl
     smokeTestUrls: smokeTestUrls
+    slackChannel: slackChannel
+    slackApiUrl: slackApiUrl
+    jiraIssueType: jiraIssueType
+    jiraDoneTransition: jiraDoneTransition
+    statuspageComponents: statuspageComponents
   }
 }
 
@@ -434,6 +441,32 @@ module insightsWorkspaceAccess 'modules/access-loganalytics.bicep' = if (!empty(
     identityPrincipalId: identity.outputs.principalId
   }
 }
+
+// ---- communications: Slack Web API, Teams, Jira, Statuspage (README, Communications) -----------
+// Declared here, after the lines README.md's tables point at, so that their line numbers hold.
+
+@description('SLACK_BOT_TOKEN: Slack bot token (scope chat:write) for the Web API: threaded updates in SLACK_CHANNEL, used instead of SLACK_WEBHOOK_URL. Set it with slackChannel. Written to Key Vault when non-empty.')
+@secure()
+param slackBotToken string = ''
+
+@description('SLACK_CHANNEL: channel the Slack Web API posts to (its id, or a name the bot is in). Set it with slackBotToken. Empty: the webhook, if any.')
+param slackChannel string = ''
+
+@description('SLACK_API_URL: Slack Web API base URL.')
+param slackApiUrl string = 'https://slack.com/api'
+
+@description('TEAMS_WEBHOOK_URL: Microsoft Teams Workflows webhook (its URL carries the flow\'s signature). Written to Key Vault when non-empty. Empty: no Teams messages.')
+@secure()
+param teamsWebhookUrl string = ''
+
+@description('JIRA_ISSUE_TYPE: Jira issue type of incident tickets.')
+param jiraIssueType string = 'Task'
+
+@description('JIRA_DONE_TRANSITION: name of the Jira transition applied when an incident resolves.')
+param jiraDoneTransition string = 'Done'
+
+@description('STATUSPAGE_COMPONENTS: JSON object of core role (api, postgres, redis) to Statuspage component id, e.g. {"api": "<component id>"}. Empty: no component status is set.')
+param statuspageComponents string = ''
 
 // ---- outputs (azd stores them in the environment) ---------------------------------------------
 

@@ -72,6 +72,9 @@ class Incident:
     diagnostics: dict[str, Any] = field(default_factory=dict)
     pir: dict[str, Any] = field(default_factory=dict)
     comms: dict[str, Any] = field(default_factory=dict)  # what was told to whom: chat, ticket, public updates
+    breach: dict[str, Any] = field(default_factory=dict)  # GDPR Article 33 clock (shared/domain/breach.py)
+    transient: bool = False  # resolved within the noise-control pause: no ticket, no chat, counted apart
+    metrics: dict[str, str] = field(default_factory=dict)  # the metrics aggregate it is counted in, and how
     silence: dict[str, Any] | None = None
     scheduled: dict[str, str] = field(default_factory=dict)  # step -> due ISO, earliest first
     lanes: dict[str, str] = field(default_factory=dict)      # lane -> due ISO: its due-index rows
@@ -218,13 +221,15 @@ class Incident:
         return True
 
     def _start_review(self, now: datetime, runbook: "Runbook") -> None:
-        """The runbook's review clock (section 6): due from the resolution, or not required."""
-        due = runbook.sla.pir_due(self.severity, now, runbook.calendar)
-        due_at = due.strftime("%Y-%m-%dT%H:%M:%SZ") if due else None
-        self.pir = {**self.pir, "required": due is not None, "due_at": due_at,
-                    "status": "pending" if due else "not required"}
-        if due_at:
-            self.record(now, "review", AUTOMATION, f"Post-incident review due by {due_at}", due_at=due_at)
+        """The runbook's review clock (section 6): the meeting's and the report's deadlines from the
+        resolution (shared/domain/review.py), or not required."""
+        from shared.domain.review import Review   # review.py reads incidents: imported when used
+        review = Review.start(self.severity, now, sla=runbook.sla, calendar=runbook.calendar)
+        self.pir = review.to_dict()
+        if review.required:
+            self.record(now, "review", AUTOMATION, f"Post-incident review meeting due by {self.pir['due_at']}, "
+                        f"the written report by {self.pir['report_due_at']} (5 business days after the "
+                        "meeting)", due_at=self.pir["due_at"])
 
     def set_severity(self, severity: str, reason: str, actor: str, now: datetime) -> bool:
         if self.state == "resolved":

@@ -29,11 +29,28 @@ def table(raw: Mapping[str, Any], key: str, where: str = "") -> Mapping[str, Any
     return value
 
 
+PAUSABLE = ("SEV-3", "SEV-4")
+
+
+def pause_minutes(intake: Mapping[str, Any]) -> dict[str, timedelta]:
+    """`[intake] pause_minutes`: severity -> the noise-control pause. Pages are never paused, so a SEV-1
+    or SEV-2 key is refused; a pause of 0 is no pause."""
+    raw = table(intake, "pause_minutes", "intake")
+    for sev in raw:
+        if sev in ("SEV-1", "SEV-2"):
+            raise PolicyError(f"intake.pause_minutes.{sev}: pages are never paused")
+        if sev not in PAUSABLE:
+            raise PolicyError(f"intake.pause_minutes.{sev}: not a severity that may pause ({', '.join(PAUSABLE)})")
+    pauses = {sev: minutes(raw, sev, "intake.pause_minutes", 0) for sev in raw}
+    return {sev: p for sev, p in pauses.items() if p}
+
+
 @dataclass(frozen=True)
 class Runbook:
     rules: tuple[Rule, ...] = ()
     correlation_window: timedelta = timedelta(minutes=10)
     stability_window: timedelta = timedelta(minutes=15)
+    pause: Mapping[str, timedelta] = field(default_factory=dict)  # severity -> noise-control pause (SEV-3/4)
     ladders: Mapping[str, tuple[Step, ...]] = field(default_factory=dict)
     sla: SlaPolicy = field(default_factory=SlaPolicy.default)
     calendar: BusinessCalendar = field(default_factory=BusinessCalendar)
@@ -54,6 +71,7 @@ class Runbook:
             rules=parse_rules(c.get("rules")),
             correlation_window=minutes(i, "correlation_window_minutes", "intake", 10),
             stability_window=minutes(i, "stability_window_minutes", "intake", 15),
+            pause=pause_minutes(i),
             ladders=parse_ladders(raw.get("escalation", {})),
             sla=SlaPolicy.from_policy(raw["sla"]) if "sla" in raw else SlaPolicy.default(),
             calendar=BusinessCalendar.from_policy(raw["calendar"]) if "calendar" in raw else BusinessCalendar(),

@@ -162,9 +162,10 @@ def declare(body: dict[str, Any], actor: str, *, store: RecordStore, clock: Cloc
         now = clock.now()
         incident_id = repo.allocate_id(now)
         inc = Incident.declare(incident_id, title=title, c=c, actor=actor, now=now)
-        inc.comms["external"] = external
         escalation.plan(inc, runbook, now)
         pages = escalation.fire_due(inc, now, runbook, paging)
+        if external:   # a SEV-2 with customer impact gets its customer drafts now
+            pages += communications.mark_external(inc, now, runbook, actor)
         ops = incident_ops(repo, inc, None, runbook) + pages
         try:
             store.commit(ops=ops)

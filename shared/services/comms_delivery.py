@@ -72,19 +72,6 @@ def send(data: dict[str, Any], receivers: Receivers, repo: IncidentRepository, n
     return _status(data, receivers, repo, refs, now)
 
 
-def may_wait_for_opener(data: Mapping[str, Any], refs: Mapping[str, Record]) -> bool:
-    """An update that may need what its incident's first message of the channel creates (the thread, the
-    ticket, the page incident), which does not exist yet: it waits while that message is still queued."""
-    if data.get("opener"):
-        return False
-    channel = str(data.get("channel"))
-    if channel == "chat":
-        return not any(r.data.get("ref") for r in refs.values() if r is not refs.get("jira")
-                       and r is not refs.get("statuspage"))
-    need = {"ticket": "jira", "status_page": "statuspage"}.get(channel)
-    return need is not None and not refs.get(need, _NONE).data.get("ref")
-
-
 # ---- chat ---------------------------------------------------------------------------------------
 
 def _chat(data: dict[str, Any], receivers: Receivers, repo: IncidentRepository, refs: dict[str, Record]) -> Delivery:
@@ -187,19 +174,22 @@ def _ensure(repo: IncidentRepository, refs: dict[str, Record], receiver: str, da
     msg = str(data.get("msg_id") or "")
     if rec is not None:
         mine = rec.data.get("creating_by") == msg
-        fresh = now - (parse_iso(rec.data.get("creating_at")) or now) < MARKER_FRESH
-        if not mine and fresh:
+        since = now - (parse_iso(rec.data.get("creating_at")) or now)
+        if not mine and since < MARKER_FRESH:
             return _wait(f"another sender is creating the {receiver} record")
-        if mine and now - (parse_iso(rec.data.get("creating_at")) or now) < SETTLE:
-            # a search right after a create may not see it yet (Jira's search is eventually consistent)
-            return _wait(f"an earlier create of the {receiver} record got no answer: looking it up "
-                         f"{int(SETTLE.total_seconds())} s after it")
-        found = find()                     # a create may have happened: look it up before creating again
-        if not found.delivery.ok:
-            return found.delivery
-        if found.ref:
-            _keep_ref(repo, data["incident_id"], receiver, {"ref": found.ref}, rec.etag)
-            return found.ref, "found (its earlier create's answer was lost)"
+        # a create may have happened (ours got no answer, or another sender's never finished): look it up
+        # first; after a create the receiver answered with a refusal or an error, create again at once
+        if not mine or data.get("create_unknown", True):
+            if since < SETTLE:   # a search right after a create may not see it yet (eventually consistent)
+                return _wait(f"an earlier create of the {receiver} record got no answer: looking it up "
+                             f"{int(SETTLE.total_seconds())} s after it")
+            found = find()
+            if not found.delivery.ok:
+                return found.delivery
+            if found.ref:
+                _keep_ref(repo, data["incident_id"], receiver, {"ref": found.ref}, rec.etag)
+                return found.ref, "found (its earlier create's answer was lost)"
+            data["create_unknown"] = False   # looked up: nothing there (kept if this create fails too)
     try:                                   # the marker: only one sender creates
         etag = repo.store.commit(ops=[IncidentRepository.ref_op(
             data["incident_id"], receiver, {"creating_by": msg, "creating_at": iso(now)},
@@ -207,6 +197,8 @@ def _ensure(repo: IncidentRepository, refs: dict[str, Record], receiver: str, da
     except ConcurrencyConflict:
         return _wait(f"another sender is creating the {receiver} record")
     sent: Sent = create()
+    if not sent.delivery.ok:
+        data["create_unknown"] = sent.delivery.status is None   # no answer: it may have been created
     if not sent.delivery.ok or not sent.ref:
         return sent.delivery if not sent.delivery.ok else Delivery(
             ok=False, attempts=sent.delivery.attempts, status=None, detail="created, but no reference came back")

@@ -13,7 +13,7 @@ from typing import Callable
 
 from shared.domain.escalation import Step, due_at, ladder_for, pending
 from shared.domain.incident import AUTOMATION, Incident
-from shared.domain.policy import Runbook
+from shared.domain.policy import PAUSABLE, Runbook
 from shared.domain.roster import Override
 from shared.domain.timeutil import iso, parse_iso
 from shared.ports import Op
@@ -45,6 +45,15 @@ def plan(inc: Incident, runbook: Runbook, now: datetime) -> None:
                       "advanced": {}}
     inc.record(now, "escalation", AUTOMATION, f"{inc.severity} ladder: " + "; ".join(s.describe() for s in steps)
                if steps else f"{inc.severity}: no escalation steps")
+    pause = runbook.pause.get(inc.severity)
+    if pause and steps and inc.source == "alert" and not inc.classification.get("security"):
+        # noise control: a low-severity alert that resolves on its own never reaches a ticket or chat
+        until = inc.created_at + pause
+        inc.escalation["pause_until"] = iso(until)
+        work = sorted({w for s in steps for w in (*s.also, *s.roles)})
+        inc.record(now, "escalation", AUTOMATION, f"Noise-control pause: {', '.join(work)} held until {iso(until)} "
+                   f"({int(pause.total_seconds() // 60)} minutes). Another alert or a severity raise ends it at once; "
+                   "if every alert resolves first, the incident resolves as transient", pause_until=iso(until))
     start_sla(inc, runbook)
 
 
@@ -75,8 +84,33 @@ def advance_now(inc: Incident, now: datetime, reason: str) -> None:
         inc.record(now, "escalation", AUTOMATION, f"Escalating at once to {nxt[0].name}: {reason}")
 
 
+def pause_until(inc: Incident) -> datetime | None:
+    """The end of the noise-control pause while it holds the ladder. It never holds a SEV-1 or SEV-2
+    (a raise by any path lifts it) nor a security incident, and it is over once any step has fired."""
+    esc = inc.escalation
+    until = parse_iso(esc.get("pause_until")) if esc else None
+    if until is None or inc.severity not in PAUSABLE or inc.classification.get("security") or esc.get("done"):
+        return None
+    return until
+
+
+def end_pause(inc: Incident, now: datetime, why: str) -> bool:
+    """End a running pause now (fire_due then runs what it held). Returns False when none was running."""
+    until = parse_iso(inc.escalation.get("pause_until")) if inc.escalation else None
+    if until is None or until <= now or inc.escalation.get("done"):
+        return False
+    inc.escalation["pause_until"] = iso(now)
+    silenced = parse_iso(inc.silence["until"]) if inc.silence else None
+    rest = f"the silence still holds the ladder until {iso(silenced)}" if silenced and silenced > now \
+        else "the ladder starts now"
+    inc.record(now, "escalation", AUTOMATION, f"Noise-control pause ended early: {why}; {rest}")
+    return True
+
+
 def hold_until(inc: Incident) -> datetime | None:
-    return parse_iso(inc.silence["until"]) if inc.silence else None
+    """Until when the ladder waits: a silence, the noise-control pause, whichever ends last."""
+    holds = [t for t in (parse_iso(inc.silence["until"]) if inc.silence else None, pause_until(inc)) if t]
+    return max(holds) if holds else None
 
 
 def schedule(inc: Incident) -> dict[str, datetime]:

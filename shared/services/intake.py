@@ -9,6 +9,10 @@ winner's incident.
 Resource Health reports the app's own remediations too: restarting PostgreSQL or rebooting Redis makes
 the resource Unavailable (cause UserInitiated). Such an event joins the incident whose remediation acted
 on that resource as an expected effect, found through the resource's `res|` row (one more read).
+
+Noise control ([intake] pause_minutes): a SEV-3/SEV-4 opened by an alert holds its ladder (ticket, chat) for
+the pause. Every alert resolving within it resolves the incident at once as transient, nothing sent; another
+alert joining (or a severity raise) ends the pause and the held work goes out in that same batch.
 """
 from __future__ import annotations
 
@@ -26,7 +30,7 @@ from shared.domain.incident import AUTOMATION, Incident
 from shared.domain.policy import Runbook
 from shared.domain.timeutil import iso, parse_iso
 from shared.ports import Clock, Op, RecordStore
-from shared.services import escalation, oncall, remediation, repository as keys, silences
+from shared.services import escalation, metrics_store, oncall, remediation, repository as keys, silences
 from shared.services.escalation import Paging
 from shared.services.remediation import Remedy
 from shared.services.repository import IncidentRepository
@@ -70,11 +74,12 @@ def ingest_alert(payload: Any, *, store: RecordStore, clock: Clock, runbook: Run
         return retrying(lambda: _resolved(alert, repo, clock, runbook), "resolved alert")
     remedy = remedy or Remedy(core=core)
     paging = paging or Paging()
-    return retrying(lambda: _fired(alert, repo, clock, runbook, core, remedy, paging), "fired alert")
+    reserved: list[str] = []   # the id a lost race reserved is used by the retry: no gap in the day's ids
+    return retrying(lambda: _fired(alert, repo, clock, runbook, core, remedy, paging, reserved), "fired alert")
 
 
 def _fired(alert: Alert, repo: IncidentRepository, clock: Clock, runbook: Runbook,
-           core: dict[str, str], remedy: Remedy, paging: Paging) -> IntakeResult:
+           core: dict[str, str], remedy: Remedy, paging: Paging, reserved: list[str] | None = None) -> IntakeResult:
     now = clock.now()
     akey = keys.alert_key(alert.alert_id, "F")
     seen = repo.store.get(keys=[akey]).get(akey)
@@ -83,12 +88,15 @@ def _fired(alert: Alert, repo: IncidentRepository, clock: Clock, runbook: Runboo
     core_ids = frozenset(core.values())
     fkey = keys.fingerprint_key(alert.fingerprint)
     rkeys = [keys.resource_key(t) for t in alert.target_ids if t in core_ids]
-    rows = repo.store.get(keys=[fkey, silences.INDEX, oncall.INDEX, *rkeys])
+    c = classify(alert, runbook.rules, core)
+    # the metrics row a new incident is counted in, read with the rest (its shard: from the alert's id)
+    shard = metrics_store.shard_of(alert.alert_id)
+    mkey = metrics_store.row_key(c.severity, metrics_store.month_of(now), shard)
+    rows = repo.store.get(keys=[fkey, silences.INDEX, oncall.INDEX, *rkeys, mkey])
     paging = replace(paging, load_overrides=lambda: oncall.overrides_in(rows.get(oncall.INDEX)))
     if alert.is_recovery_notice:
         return _recovery(alert, rows.get(fkey), akey, repo, runbook, now)
 
-    c = classify(alert, runbook.rules, core)
     # written with the incident, in the same batch: this alert, its fingerprint, its core resources
     index = [Op("upsert", fkey, {}), *[Op("upsert", rk, {"last_at": iso(now)}) for rk in rkeys]]
     if _maybe_own_action(alert):
@@ -105,15 +113,23 @@ def _fired(alert: Alert, repo: IncidentRepository, clock: Clock, runbook: Runboo
         if not inc.is_open:
             continue
         outbox = []
-        if inc.join(alert, c, now, core_ids, why):
+        rose = inc.join(alert, c, now, core_ids, why)
+        if rose:
             escalation.replan(inc, runbook, now)
+        # a second firing is no longer noise: what the pause held goes out in this same change
+        ended = escalation.end_pause(inc, now, f"an alert joined and raised it to {inc.severity}" if rose
+                                     else f"another alert joined ('{alert.alert_rule or alert.alert_id}')")
+        if rose or ended:
             outbox = escalation.fire_due(inc, now, runbook, paging)
         remediation.on_alert(inc, alert, runbook, remedy, now)
         ops = incident_ops(repo, inc, etag, runbook) + outbox
         repo.store.commit(ops=ops + _indexed(inc, akey, index))
         return IntakeResult(inc.id, "correlated", inc.severity)
 
-    incident_id = repo.allocate_id(now)   # from this worker's block of ids: no shared row in the batch
+    reserved = [] if reserved is None else reserved
+    if not reserved:   # from this worker's block of ids: no shared row in the batch; the batch failed: unused
+        reserved.append(repo.allocate_id(now))
+    incident_id = reserved[0]
     inc = Incident.from_alert(incident_id, alert, c, now, core_ids)
     silence = silences.matching(alert, c.tenants, silences.active(rows.get(silences.INDEX)), now)
     if silence:
@@ -123,11 +139,16 @@ def _fired(alert: Alert, repo: IncidentRepository, clock: Clock, runbook: Runboo
     escalation.plan(inc, runbook, now)
     outbox = escalation.fire_due(inc, now, runbook, paging)  # the 0-minute step, in the same batch
     remediation.on_alert(inc, alert, runbook, remedy, now)
-    ops = incident_ops(repo, inc, None, runbook) + outbox
+    inc.metrics = {"shard": str(shard)}
+    ops = incident_ops(repo, inc, None, runbook, known={mkey: rows.get(mkey)}) + outbox
     try:
         repo.store.commit(ops=ops + _indexed(inc, akey, index))
     except ConcurrencyConflict:
-        repo.heal_counter(now)  # a counter behind its incidents would collide on every retry
+        # the id is taken (a counter behind its incidents would collide on every retry): heal, take another;
+        # else another row of the batch raced (a metrics row): the retry keeps the id, so the day has no gap
+        if repo.store.get(keys=[keys.incident_key(incident_id)]):
+            repo.heal_counter(now)
+            reserved.clear()
         raise
     log.info("incident %s opened: %s", inc.id, c.reason, extra={"incident_id": inc.id})
     return IntakeResult(inc.id, "created", inc.severity)
@@ -210,7 +231,8 @@ def _recovery(alert: Alert, fp_row, akey: str, repo: IncidentRepository, runbook
     if not inc.is_open:
         return IntakeResult(inc.id, "ignored", inc.severity)
     inc.recovered(alert, now)
-    ops = incident_ops(repo, inc, etag, runbook)
+    closed = _transient(inc, runbook, now)  # before incident_ops: the resolution is part of this change
+    ops = incident_ops(repo, inc, etag, runbook) + closed
     ops.append(Op("insert", akey, {"incident_id": inc.id, "severity": inc.severity}))
     repo.store.commit(ops=ops)
     return IntakeResult(inc.id, "resolved", inc.severity)
@@ -226,7 +248,23 @@ def _resolved(alert: Alert, repo: IncidentRepository, clock: Clock, runbook: Run
         return IntakeResult(None, "ignored", None)
     inc, etag = repo.load(rows[fkey].data["incident_id"])
     inc.resolve_alert(alert.alert_id, alert.alert_rule, alert.resolved_at or now, now)
-    ops = incident_ops(repo, inc, etag, runbook)
+    closed = _transient(inc, runbook, now)  # before incident_ops: the resolution is part of this change
+    ops = incident_ops(repo, inc, etag, runbook) + closed
     ops.append(Op("insert", rkey, {"incident_id": inc.id, "severity": inc.severity}))
     repo.store.commit(ops=ops)
     return IntakeResult(inc.id, "resolved", inc.severity)
+
+
+def _transient(inc: Incident, runbook: Runbook, now: datetime) -> list[Op]:
+    """Every alert resolved while the noise-control pause still held the ladder: the incident resolves at once
+    as transient (no stability window; nothing was sent, so nothing follows). Returns the Azure alert-state ops
+    of the resolution, like the stability window's."""
+    until = escalation.pause_until(inc)
+    if until is None or now >= until or inc.firing or not inc.is_open:
+        return []
+    inc.transient = True
+    pause = int((until - inc.created_at).total_seconds() // 60)
+    inc.resolve(AUTOMATION, now, f"Transient: every alert resolved within the {pause}-minute pause; no ticket, "
+                "no chat", runbook=runbook)
+    log.info("incident %s resolved as transient", inc.id, extra={"incident_id": inc.id})
+    return escalation.stop_pages(inc, "resolve", now, Paging())

@@ -12,6 +12,7 @@ of the same PagerDuty alert still waiting for a retry (PagerDuty would drop it, 
 """
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import random
@@ -48,6 +49,9 @@ NOT_ARM_LANES = tuple(lane for lane in (*LANES, LEGACY) if lane not in ARM_LANES
 PAGES_PER_TICK, OTHERS_PER_TICK = 100, 50
 
 
+_ORDER = itertools.count()   # ties within one change (one instant) keep the order they were written in
+
+
 def lane_of(channel: str, severity: str) -> str:
     if channel == "pagerduty":
         return f"p{severity[-1]}" if severity in PD_SEVERITY else "p2"
@@ -72,6 +76,7 @@ def message(now: datetime, inc: Incident, *, channel: str, action: str, role: st
                                    | {"security": bool(inc.classification.get("security"))}}, default=str),
             "attempts": 0, "created_at": iso(now)}
     data.update({k: v[:20000] if isinstance(v, str) else v for k, v in (fields or {}).items()})
+    data["order"] = f"{iso(now)}#{next(_ORDER):09d}"   # the order messages were written in, for each channel
     return Op("insert", _key(lane_of(channel, inc.severity), now, msg_id), data)
 
 
@@ -124,10 +129,9 @@ def _deliver_one(store: RecordStore, clock: Clock, rec, pager: Pager | None, rou
     receivers = receivers or Receivers(base_url=base_url)
     refs: dict[str, Record] = {}
     comms = rec.data.get("channel") in COMMS_LANES and comms_delivery.not_sent(rec.data, receivers) is None
-    if comms:
-        refs = IncidentRepository(store).refs(str(rec.data.get("incident_id", "")))
-    if _behind_its_trigger(store, rec) or (comms and comms_delivery.may_wait_for_opener(rec.data, refs)
-                                           and _behind_its_opener(store, rec)):
+    if comms and rec.data.get("incident_id"):     # a digest belongs to no incident
+        refs = IncidentRepository(store).refs(str(rec.data["incident_id"]))
+    if _behind_its_trigger(store, rec) or (comms and _behind_an_earlier(store, rec)):
         later = _key(lane, now + HOLD, msg_id)
         try:  # back in its lane, a little later: the trigger goes first
             store.commit(ops=[Op("delete", rec.key, etag=rec.etag), Op("insert", later, rec.data)])
@@ -166,13 +170,17 @@ def _behind_its_trigger(store: RecordStore, rec) -> bool:
     return any(str(r.data.get("created_at", "")) <= str(data.get("created_at", "")) for r in waiting)
 
 
-def _behind_its_opener(store: RecordStore, rec) -> bool:
-    """A chat update, ticket comment or status-page update whose incident's first message of the channel
-    (the thread's root, the ticket's create, the page incident's create) still waits in its lane."""
+def _behind_an_earlier(store: RecordStore, rec) -> bool:
+    """A chat message, ticket change or status-page update while an earlier one of the same incident and
+    channel still waits in its lane (for its first attempt, a retry, or another sender): each incident's
+    messages of a channel arrive in the order they were written, so a thread never starts with a reply, a
+    comment never comes before its ticket, and "resolved" is never overtaken by an "identified" retried late."""
+    order, incident = str(rec.data.get("order") or ""), str(rec.data.get("incident_id") or "")
+    if not order or not incident:
+        return False
     lane = lane_of(str(rec.data.get("channel", "")), "")
-    waiting = store.scan(start=f"out|{lane}|", end=f"out|{lane}|~", limit=5, filters=[
-        Filter("incident_id", "eq", str(rec.data.get("incident_id", ""))), Filter("opener", "eq", True)]).records
-    return any(str(r.data.get("created_at", "")) <= str(rec.data.get("created_at", "")) for r in waiting)
+    return bool(store.scan(start=f"out|{lane}|", end=f"out|{lane}|~", limit=1, filters=[
+        Filter("incident_id", "eq", incident), Filter("order", "lt", order)]).records)
 
 
 def _send(data: dict[str, Any], pager: Pager | None, routing_keys: Mapping[str, str],
@@ -258,7 +266,8 @@ def _finish(store: RecordStore, clock: Clock, claimed: str, etag: str, data: dic
         text, report.skipped = result, report.skipped + 1
     elif result.ok:
         text, report.sent = f"{what}: delivered ({result.status}, {_attempts(result)})" + \
-            (f": {result.detail}" if data["channel"] == AZURE_ALERT and result.detail else ""), report.sent + 1
+            (f": {result.detail}" if data["channel"] in (AZURE_ALERT, *COMMS_LANES) and result.detail else ""), \
+            report.sent + 1
     else:
         report.failed += 1
         text = (f"{what}: failed ({result.status or 'no answer'}, delivery "
@@ -271,8 +280,12 @@ def _finish(store: RecordStore, clock: Clock, claimed: str, etag: str, data: dic
         ops.append(Op("insert", f"{DEAD}{claimed.split('|')[1]}|{iso(now)}|{claimed.rsplit('|', 1)[1]}",
                       {**data, "dead_reason": text[:2000]}))
     report.details.append(text)
-    ops.append(IncidentRepository.side_event(data["incident_id"], now, "delivery", AUTOMATION, text,
-                                             channel=data["channel"], role=data["role"], message=data.get("kind", "")))
+    if not data.get("incident_id"):
+        log.info("%s", text)
+    else:
+        ops.append(IncidentRepository.side_event(data["incident_id"], now, "delivery", AUTOMATION, text,
+                                                 channel=data["channel"], role=data["role"],
+                                                 message=data.get("kind", "")))
     try:
         store.commit(ops=ops)
     except ConcurrencyConflict:  # the lease ran out and another sweep took the message over

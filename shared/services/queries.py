@@ -28,11 +28,21 @@ def incident_view(inc: Incident, timeline: list[dict[str, Any]] | None = None) -
         "tenants": inc.tenants, "core_resources": inc.core_targets,
         "monitoring_since": iso(inc.monitoring_since),
         "escalation": escalation.view(inc), "sla": inc.sla, "remediations": inc.remediations, "pir": inc.pir,
-        "silence": inc.silence, "diagnostics": inc.diagnostics,
+        "silence": inc.silence, "diagnostics": inc.diagnostics, "transient": inc.transient,
+        "breach": inc.breach or None, "communications": _comms_view(inc),
     }
     if timeline is not None:
         view["timeline"] = timeline
     return view
+
+
+def _comms_view(inc: Incident) -> dict[str, Any]:
+    """What was told: chat and ticket queued, customer drafts, external impact, the public status."""
+    public = inc.comms.get("public") or {}
+    return {"chat_at": inc.comms.get("chat"), "ticket_at": inc.comms.get("ticket"),
+            "drafts_at": inc.comms.get("drafts"), "external": bool(inc.comms.get("external")),
+            "public": {k: public.get(k) for k in ("phase", "title", "published_at", "next_update_due")}
+            if public else None}
 
 
 TIMELINE_PAGE = 200      # events per answer: an incident with thousands of notes stays a small answer

@@ -17,6 +17,8 @@ One partition holds every record, ordered by key:
     ref|<inv>|<receiver>    a receiver's reference for an incident: its Slack thread, Jira key,
                             Statuspage incident (written by delivery, never with the incident's ETag)
     dead|<lane>|<iso>|<msg> an outbound message a receiver refused for good (a permanent 4xx)
+    met|<YYYY-MM>|<sev>|<n> incident metrics of one month and severity, shard n of 8 (shared/services/metrics_store.py)
+    rev|<inv>               the review index: a required review's status, deadlines and open action items
 
 so a state change, its timeline, its index rows and its schedule commit in one atomic batch.
 
@@ -86,6 +88,11 @@ def public_key(incident_id: str) -> str:
     impact, services (JSON list of public names), started_at, resolved_at ("" while open), updated_at,
     updates (JSON list of {"at", "phase", "title", "text"}, oldest first, the latest PUBLIC_UPDATES)."""
     return f"pub|{inverted(incident_id)}"
+
+
+def review_key(incident_id: str) -> str:
+    """The review index: one row per required review (status, deadlines, open action items)."""
+    return f"rev|{inverted(incident_id)}"
 
 
 def ref_key(incident_id: str, receiver: str) -> str:

@@ -6,11 +6,12 @@ never disagrees with the incident.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Mapping
 
 from shared.domain.incident import Incident
 from shared.domain.policy import Runbook
-from shared.ports import Op
-from shared.services import communications, diagnostics, escalation, remediation
+from shared.ports import Op, Record
+from shared.services import communications, diagnostics, escalation, metrics_store, remediation, reminders
 from shared.services.repository import IncidentRepository
 
 STABILITY = "stability"
@@ -26,12 +27,18 @@ def schedule_for(inc: Incident, runbook: Runbook) -> dict[str, datetime]:
     if inc.is_open and inc.phase == "monitoring" and inc.monitoring_since is not None:
         due[STABILITY] = inc.monitoring_since + runbook.stability_window
     due.update(communications.schedule(inc, runbook))
+    due.update(reminders.schedule(inc))
     return due
 
 
-def incident_ops(repo: IncidentRepository, inc: Incident, etag: str | None, runbook: Runbook) -> list[Op]:
+def incident_ops(repo: IncidentRepository, inc: Incident, etag: str | None, runbook: Runbook,
+                 known: Mapping[str, Record | None] | None = None) -> list[Op]:
     """Every row one change of `inc` writes, for one atomic batch: the incident (insert when etag is
     None), its timeline, its due rows, and the messages its events call for (chat updates, ticket
-    comments, the public status when it resolves)."""
+    comments, the public status when it resolves), and its metrics aggregate (`known`: rows the caller
+    already read, not read again)."""
     messages = communications.follow_up(inc, runbook)
-    return repo.save_ops(inc, etag, schedule_for(inc, runbook)) + messages
+    index = reminders.index_op(inc)
+    at = max((ev.at for ev in inc.new_events), default=inc.resolved_at or inc.created_at)   # the change's time
+    counted = metrics_store.ops(repo.store, inc, at, known)   # before save_ops: it marks what the incident is counted as
+    return repo.save_ops(inc, etag, schedule_for(inc, runbook)) + messages + ([index] if index else []) + counted

@@ -25,7 +25,7 @@ from shared.domain.incident import AUTOMATION, Incident
 from shared.domain.policy import Runbook
 from shared.domain.timeutil import iso, parse_iso
 from shared.ports import Clock, Op, Record, RecordStore
-from shared.services import communications, diagnostics, escalation, remediation, remediation_run
+from shared.services import communications, diagnostics, escalation, remediation, remediation_run, reminders
 from shared.services.escalation import Paging
 from shared.services.remediation import Remedy
 from shared.services.repository import IncidentRepository, lane_of
@@ -220,6 +220,8 @@ def run_step(inc: Incident, step: str, now: datetime, runbook: Runbook, paging: 
         return diagnostics.record(inc, remedy.resources() if remedy.core else None, remedy.core, now, runbook)
     if step in (communications.REMIND, communications.OVERDUE):
         return communications.run(inc, step, now, runbook)
+    if step.startswith(reminders.GDPR):
+        return reminders.run(inc, step, now, runbook)
     if step.startswith(remediation.PLAN):
         ledger = repo.store.get(keys=[remediation.LEDGER]).get(remediation.LEDGER)
         return remediation.plan(inc, step[len(remediation.PLAN):], now, runbook, remedy,

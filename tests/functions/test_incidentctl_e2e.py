@@ -277,3 +277,113 @@ def test_a_wrong_or_missing_key_says_what_to_set(ctl):
     assert "make run" in err and "(no message)" not in err
     code, _, err = ctl("oncall", FUNCTIONS_KEY="")
     assert code == 1 and "FUNCTIONS_KEY is not set" in err and "(no message)" not in err
+
+
+# ---- after the fire: status --external, comms, postmortem, pir, breach, metrics ------------------
+
+def test_status_external_and_comms(ctl):
+    inc_id = ctl.json("declare", "Checkout failing", "--severity", "SEV-2", "--tenant", "contoso")["id"]
+    answer = ctl.json("status", inc_id, "identified", "-m", "bad deploy r42", "--external")
+    assert answer["phase"] == "identified" and answer["communications"]["external"] is True
+    code, out, err = ctl("comms", inc_id, "customer-email", "-m", "we rolled back r42", "--estimate", "1 hour")
+    assert code == 0, err
+    subject, blank, *text = out.splitlines()
+    assert subject.startswith("Subject: ") and len(subject) > len("Subject: ") and blank == ""
+    assert "we rolled back r42" in out and text
+    drafted = ctl.json("comms", inc_id, "status-identified")
+    assert drafted["template"] == "status-identified" and drafted["text"]
+    code, _, err = ctl("comms", inc_id + "9", "slack-initial")
+    assert code == 1 and err.startswith("404 Not Found: ")
+
+
+def test_postmortem_is_the_markdown_draft_as_served(ctl):
+    inc_id = ctl.json("declare", "Checkout failing", "--severity", "SEV-1")["id"]
+    ctl("note", inc_id, "rolled", "back", "r42")
+    ctl.clock.advance(minutes=40)
+    ctl("resolve", inc_id, "-m", "fixed")
+    code, out, err = ctl("postmortem", inc_id)
+    assert code == 0, err
+    structured = ctl.json("postmortem", inc_id)
+    assert out == structured["markdown"] and out.endswith("\n")        # as served, byte for byte
+    assert out.startswith("# Post-Incident Report: Checkout failing") and "rolled back r42" in out
+    assert structured["severity"] == "SEV-1" and structured["duration"]
+
+
+def test_pir_records_the_review_through_to_closed(ctl):
+    inc_id = ctl.json("declare", "Checkout failing", "--severity", "SEV-1")["id"]
+    code, _, err = ctl("pir", inc_id, "--meeting", "+1d")
+    assert code == 1 and err.startswith("409 Conflict: ") and "not resolved" in err
+    ctl("resolve", inc_id)
+    code, out, err = ctl("pir", inc_id, "--meeting", "+1d", "--attendee", "erin", "--attendee", "bo",
+                         "--action", "bo:2026-12-15:canary stage", "--action", "cy::alert on 5xx")
+    assert code == 0, err
+    assert out.startswith(f"Review of {inc_id}\n  Status:      scheduled\n")
+    assert "  Meeting:     2026-11-28 03:00:00Z with erin, bo\n" in out
+    assert re.search(r"^A1\s+open\s+2026-12-15\s+bo\s+-\s+canary stage$", out, re.MULTILINE), out
+    assert re.search(r"^A2\s+open\s+-\s+cy\s+-\s+alert on 5xx$", out, re.MULTILINE), out
+    ctl.clock.advance(days=1, hours=1)
+    code, out, err = ctl("pir", inc_id, "--meeting", "2026-11-28T03:00:00Z", "--attendee", "erin", "--attendee", "bo",
+                         "--report", "https://wiki.example/pir/1", "--root-cause", "a bad deploy",
+                         "--done", "A1", "--wont-fix", "A2", "--close")
+    assert code == 0, err
+    assert "  Status:      closed\n" in out and "  Report:      https://wiki.example/pir/1\n" in out
+    assert "  Closed:      2026-11-28 04:00:00Z\n" in out and "Action items (2, 0 open)" in out
+    assert field(ctl("show", inc_id)[1], "PIR") == "closed, 2 action item(s), 0 open"
+    code, _, err = ctl("pir", inc_id, "--action", "dee::one more")
+    assert code == 1 and err.strip() == "409 Conflict: the review is closed: its action items can no longer change"
+
+
+def test_breach_clock_from_awareness_to_notification(ctl):
+    inc_id = ctl.json("declare", "Leaked token", "--security")["id"]
+    code, out, err = ctl("breach", inc_id, "--personal-data", "yes", "--aware-at=-1h")
+    assert code == 0, err
+    assert out == (f"{inc_id}: personal data breach (GDPR Article 33)\n"
+                   "  Aware at:  2026-11-27 02:00:00Z\n"
+                   "  Deadline:  2026-11-30 02:00:00Z (72 hours from awareness)\n"
+                   "  Notified:  not yet\n")
+    code, _, err = ctl("breach", inc_id, "--notified-at", "+1d", "--authority", "CNIL")
+    assert code == 1 and err.startswith("400 Bad Request: $.notified_at: must not be in the future")
+    ctl.clock.advance(hours=30)
+    code, out, err = ctl("breach", inc_id, "--notified-at", "now", "--authority", "CNIL", "--reference", "N-1")
+    assert code == 0, err
+    assert "  Notified:  2026-11-28 09:00:00Z to CNIL, ref N-1  within 72 hours\n" in out
+    code, _, err = ctl("breach", inc_id, "--personal-data", "no")
+    assert code == 1 and err.startswith("409 Conflict: the supervisory authority was notified")
+    other = ctl.json("declare", "Odd login", "--security")["id"]
+    assert ctl("breach", other, "--personal-data", "no")[1] == (
+        f"{other}: no personal data involved, so no GDPR notification clock\n")
+
+
+def _acked_and_resolved(ctl: Ctl, app: App) -> str:
+    inc_id = app.call("post_alert", body=metric_alert("m1", severity="Sev0"))[1]["incident_id"]
+    ctl.clock.advance(minutes=2)
+    ctl("ack", inc_id)
+    ctl.clock.advance(minutes=58)
+    ctl("resolve", inc_id)
+    return inc_id
+
+
+def test_metrics_over_a_window(ctl, app):
+    _acked_and_resolved(ctl, app)
+    answer = ctl.json("metrics", "--since", "1d")
+    assert (at(answer["since"]), at(answer["until"])) == (at("2026-11-26T04:00:00Z"), at("2026-11-27T04:00:00Z"))
+    assert list(answer["by_severity"]) == ["SEV-1", "SEV-2", "SEV-3", "SEV-4"]
+    code, out, err = ctl("metrics", "--since", "1d")
+    assert code == 0, err
+    lines = out.splitlines()
+    assert lines[0].split()[:3] == ["SEV", "INCIDENTS", "ACKED"] and [r.split()[0] for r in lines[1:5]] == [
+        "SEV-1", "SEV-2", "SEV-3", "SEV-4"]
+    assert lines[-1].startswith("(incidents created from 2026-11-26 04:00:00Z until 2026-11-27 04:00:00Z")
+    code, text, err = ctl("metrics", "--since", "1d", "--prometheus")
+    assert code == 0, err
+    assert text.startswith("# HELP incident_count ") and 'incident_count{severity="SEV-1"} ' in text
+    code, _, err = ctl("metrics", "--since", "500d")
+    assert code == 1 and err.startswith("400 Bad Request: ") and "400 days" in err
+
+
+def test_metrics_count_the_incidents_written_through_the_api(ctl, app):
+    _acked_and_resolved(ctl, app)
+    out = ctl("metrics", "--since", "1d")[1]
+    sev1 = next(line for line in out.splitlines() if line.startswith("SEV-1"))
+    assert sev1.split()[:8] == ["SEV-1", "1", "1", "1", "2m", "00s", "2m", "00s"], out
+    assert "1h 00m" in sev1

@@ -256,9 +256,18 @@ ROUTES = [
     Route("get_oncall", "GET", None),
     Route("list_silences", "GET", None),
     Route("get_communication", "GET", None, ("id", "template")),
+    Route("get_postmortem", "GET", None, ("id",), query={"format": "json"}),
+    Route("record_review", "POST", {"meeting": {"at": "2026-11-28T10:00:00Z", "attendees": ["ana", "bo"]},
+                                    "root_cause": "a bad deploy", "action_items": [
+                                        {"text": "add a canary", "owner": "ana", "due": "2026-12-10"}],
+                                    "actor": "ana"}, ("id",)),
+    Route("record_breach", "POST", {"personal_data": True, "aware_at": "2026-11-27T01:00:00Z", "actor": "sec"},
+          ("id",)),
     Route("get_status", "GET", None),
     Route("get_status_html", "GET", None),
     Route("get_status_atom", "GET", None),
+    Route("get_metrics", "GET", None, query={"since": "2026-10-01T00:00:00Z", "until": "2026-11-27T00:00:00Z",
+                                            "format": "prometheus"}),
 ]
 PARAM_TEXT = NASTY + ["INC-20261127-0001", "INC-20261127-0002", "INC-20261127-0003", "x" * 70_000,
                       "INC-" + "9" * 5000 + "-1", "INC-２０２６１１２７-0001", "INC-20261127-0001/../0002"]

@@ -190,7 +190,8 @@ class RecordingStore:
 
 INC = ("inc|", "inc}")
 SIL, OVR = ("sil|", "sil|~"), ("ovr|", "ovr|~")
-COMMANDS = {"acknowledge_incident", "resolve_incident", "set_severity", "set_status", "add_note", "approve_remediation"}
+COMMANDS = {"acknowledge_incident", "resolve_incident", "set_severity", "set_status", "add_note", "approve_remediation",
+            "record_review", "record_breach"}
 
 
 def _inv(incident_id: str | None) -> str | None:
@@ -207,6 +208,7 @@ def owned(route: str, params: dict[str, str]) -> list[tuple[str, str]]:
     return {
         "list_incidents": [INC],
         "get_incident": timeline,
+        "get_postmortem": timeline,
         "list_silences": [SIL],
         "create_silence": [SIL],
         "delete_silence": [SIL, INC],            # the silence's list, then the incidents it holds (filtered)
@@ -217,6 +219,7 @@ def owned(route: str, params: dict[str, str]) -> list[tuple[str, str]]:
         "get_status": [("pub|", "pub}")],
         "get_status_html": [("pub|", "pub}")],
         "get_status_atom": [("pub|", "pub}")],
+        "get_metrics": [("met|", "met}")],
         "post_alert": [INC],                     # the day's newest incident, when the counter must heal
         "declare_incident": [INC],
     }.get(route, [INC, *timeline] if route in COMMANDS else [])

@@ -144,3 +144,15 @@ def test_without_receivers_nothing_is_called_sent(memory_store, clock):
     h.run_for(61)
     texts = [e["text"] for e in h.show(inc)["timeline"] if e["kind"] == "delivery" and "PagerDuty" not in e["text"]]
     assert texts and all("not sent" in t for t in texts), texts
+
+
+def test_a_sev2_with_external_impact_drafts_the_customer_email_at_once(memory_store, clock):
+    from shared.services import commands
+    h = Harness(memory_store, clock, runbook=BOOK)
+    made = commands.declare({"title": "Approvals slow", "severity": "SEV-2", "tenants": ["contoso"], "external": True},
+                            "alice", store=memory_store, clock=clock, runbook=BOOK, paging=h.paging())
+    quiet = commands.declare({"title": "Reports slow", "severity": "SEV-2"}, "alice", store=memory_store,
+                             clock=clock, runbook=BOOK, paging=h.paging())
+    drafts = [r.data["incident_id"] for r in memory_store.scan(start="out|", end="out}").records
+              if r.data.get("kind") == "customer email draft"]
+    assert drafts == [made["id"]] and made["communications"]["external"] and not quiet["communications"]["external"]

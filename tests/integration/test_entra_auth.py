@@ -248,6 +248,14 @@ def request_for(name: str, store, clock) -> dict[str, Any]:
         body = {"add_note": {"text": "checked the dashboards"}, "set_status": {"phase": "identified"},
                 "set_severity": {"severity": "SEV-2", "reason": "more tenants"}}.get(name, {})
         return {"route": route, "body": body}
+    if name in ("get_postmortem", "record_breach"):
+        return {"route": {"id": declare(store, clock)},
+                "body": {"personal_data": True} if name == "record_breach" else None}
+    if name == "record_review":
+        incident_id = declare(store, clock)
+        commands.resolve(incident_id, {}, "setup", store=store, clock=clock, runbook=RUNBOOK,
+                         paging=bootstrap.paging())
+        return {"route": {"id": incident_id}, "body": {"root_cause": "a full disk"}}
     if name == "get_communication":
         return {"route": {"id": declare(store, clock), "template": "slack-initial"}}
     if name == "declare_incident":
@@ -299,12 +307,13 @@ def test_each_role_passes_exactly_on_its_routes(api, entra, table_store, clock, 
 
 def test_the_role_table_is_the_documented_hierarchy():
     assert {n for n, r in access.ROUTES.items() if r == READ} == {
-        "list_incidents", "get_incident", "get_oncall", "list_silences", "get_communication"}
+        "list_incidents", "get_incident", "get_oncall", "list_silences", "get_communication", "get_postmortem",
+        "get_metrics"}
     assert {n for n, r in access.ROUTES.items() if r == RESPOND} == {
         "declare_incident", "acknowledge_incident", "add_note", "set_status"}
     assert {n for n, r in access.ROUTES.items() if r == COMMAND} == {
         "resolve_incident", "set_severity", "approve_remediation", "add_override", "remove_override",
-        "create_silence", "delete_silence"}
+        "create_silence", "delete_silence", "record_review", "record_breach"}
     assert access.GRANTS[COMMAND] >= access.GRANTS[RESPOND] >= access.GRANTS[READ]
     assert access.GRANTS[WEBHOOK] == {WEBHOOK} and all(WEBHOOK not in access.GRANTS[r] for r in (READ, RESPOND,
                                                                                                  COMMAND))

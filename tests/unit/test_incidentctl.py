@@ -60,7 +60,7 @@ OVERRIDE = {"id": "OVR-0a1b2c3d", "role": "secondary", "person": "zoe", "start":
 
 
 class StubApi:
-    """Answers `routes[(method, path)]` = (status, body); records every request."""
+    """Answers `routes[(method, path)]` = (status, body[, content type]); records every request."""
 
     def __init__(self, routes: dict[tuple[str, str], tuple[int, Any]]):
         self.routes = routes
@@ -76,11 +76,11 @@ class StubApi:
                 raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 stub.requests.append({"method": self.command, "path": url.path, "query": parse_qs(url.query),
                                       "headers": dict(self.headers), "body": json.loads(raw) if raw else None})
-                status, body = stub.routes.get((self.command, url.path),
-                                               (404, {"error": "not_found", "message": "no such route"}))
+                status, body, *ctype = stub.routes.get((self.command, url.path),
+                                                       (404, {"error": "not_found", "message": "no such route"}))
                 data = body if isinstance(body, bytes) else json.dumps(body).encode()
                 self.send_response(status)
-                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Type", ctype[0] if ctype else "application/json")
                 if status == 503:
                     self.send_header("Retry-After", "30")
                 self.send_header("Content-Length", str(len(data)))
@@ -294,8 +294,8 @@ def test_python_dash_m_entry_point(api):
 
 # ---- the command set -----------------------------------------------------------------------------
 
-CONTRACT_COMMANDS = ["list", "show", "declare", "ack", "resolve", "severity", "status", "note", "approve", "reject",
-                     "oncall", "overrides", "silences"]
+CONTRACT_COMMANDS = ["list", "show", "declare", "ack", "resolve", "severity", "status", "comms", "note", "approve",
+                     "reject", "postmortem", "pir", "breach", "metrics", "oncall", "overrides", "silences"]
 
 
 def test_help_lists_every_command(cli):
@@ -304,8 +304,6 @@ def test_help_lists_every_command(cli):
     listed = {line.split()[0] for line in out[out.index("COMMAND\n"):out.index("options:")].splitlines()[1:]
               if line.startswith("    ") and not line.startswith("      ")}
     assert listed == {*CONTRACT_COMMANDS, "completion"}
-    for later in ("postmortem", "pir", "breach", "metrics"):   # their API does not exist yet
-        assert later not in listed
 
 
 # ---- declare -------------------------------------------------------------------------------------
@@ -723,3 +721,334 @@ def test_the_azure_cli_credential_is_imported_only_when_a_token_is_needed():
             "print('azure.identity' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
     assert out.stdout.strip() == "False"
+
+
+# ---- status --external, comms --------------------------------------------------------------------
+
+def test_status_external_records_customer_impact(cli, api):
+    code, out, _ = cli("status", ID, "identified", "--external")
+    assert (code, out) == (0, f"{ID} status identified (external): state triggered, severity SEV-1, "
+                              "phase identified\n")
+    assert api.requests[-1]["body"] == {"phase": "identified", "actor": "ana", "external": True}
+
+
+COMMS = {"template": "customer-email", "subject": "[SEV-1] Service disruption: API 5xx",
+         "text": "Dear Contoso,\n\nWe are investigating — next update in 30 minutes.\n"}
+
+
+def test_comms_gets_the_template_with_the_responders_words(cli, api):
+    api.routes[("GET", f"/api/incidents/{ID}/communications/customer-email")] = (200, COMMS)
+    code, out, _ = cli("comms", ID, "customer-email", "-m", "rolled back", "--estimate", "1 hour",
+                       "--workaround", "retry")
+    assert (code, out) == (0, f"Subject: {COMMS['subject']}\n\n{COMMS['text']}")
+    req = api.requests[-1]
+    assert (req["method"], req["path"]) == ("GET", f"/api/incidents/{ID}/communications/customer-email")
+    assert req["query"] == {"message": ["rolled back"], "estimate": ["1 hour"], "workaround": ["retry"]}
+    assert req["body"] is None
+    assert json.loads(cli("comms", ID, "customer-email", "--json")[1]) == COMMS
+    assert api.requests[-1]["query"] == {}
+
+
+def test_comms_without_a_subject_prints_the_text(cli, api):
+    api.routes[("GET", f"/api/incidents/{ID}/communications/slack-initial")] = (
+        200, {"template": "slack-initial", "subject": "", "text": ":rotating_light: SEV-1 declared"})
+    assert cli("comms", ID, "slack-initial") == (0, ":rotating_light: SEV-1 declared\n", "")
+
+
+@pytest.mark.parametrize("argv, says", [
+    (["comms", ID, "tweet"], "invalid choice: 'tweet'"),
+    (["comms", ID], "the following arguments are required: template"),
+    (["comms", ID, "status-resolved", "-m", " "], "must not be empty"),
+])
+def test_comms_usage_errors(cli, api, argv, says):
+    code, _, err = cli(*argv)
+    assert code == 2 and says in err and "usage: incidentctl comms" in err and api.requests == []
+
+
+# ---- postmortem ----------------------------------------------------------------------------------
+
+REPORT = "# Post-Incident Report: API 5xx\n\n**Severity:** SEV-1 · core × all → SEV-1\n\n## Summary\n\nIt broke.\n"
+DRAFT = {"title": "API 5xx", "severity": "SEV-1", "action_items": [], "markdown": REPORT}
+
+
+def test_postmortem_prints_the_markdown_as_it_came(cli, api):
+    api.routes[("GET", f"/api/incidents/{ID}/postmortem")] = (200, REPORT.encode(), "text/markdown; charset=utf-8")
+    code, out, err = cli("postmortem", ID)
+    assert (code, out, err) == (0, REPORT, "")                      # byte for byte: `> report.md` is the report
+    req = api.requests[-1]
+    assert (req["method"], req["path"], req["query"]) == ("GET", f"/api/incidents/{ID}/postmortem", {})
+    assert req["headers"]["Accept"].startswith("text/markdown")
+    assert req["headers"]["x-functions-key"] == KEY
+
+
+def test_postmortem_without_a_charset_is_read_as_utf8_and_ends_in_a_newline(cli, api):
+    api.routes[("GET", f"/api/incidents/{ID}/postmortem")] = (200, REPORT.rstrip("\n").encode(), "text/markdown")
+    assert cli("postmortem", ID)[1] == REPORT
+
+
+def test_postmortem_json_asks_for_the_structured_draft(cli, api):
+    api.routes[("GET", f"/api/incidents/{ID}/postmortem")] = (200, DRAFT)
+    for argv in (["postmortem", ID, "--json"], ["--json", "postmortem", ID]):
+        code, out, _ = cli(*argv)
+        assert code == 0 and json.loads(out) == DRAFT
+        assert api.requests[-1]["query"] == {"format": ["json"]}
+
+
+def test_postmortem_errors_are_the_apis_json_message(cli, api):
+    api.routes[("GET", "/api/incidents/INC-nope/postmortem")] = (
+        404, {"error": "not_found", "message": "no incident INC-nope"})
+    assert cli("postmortem", "INC-nope") == (1, "", "404 Not Found: no incident INC-nope\n")
+
+
+# ---- pir -----------------------------------------------------------------------------------------
+
+REVIEWED = dict(INCIDENT, state="resolved", phase="resolved", resolved_at="2026-11-26T03:00:00Z", pir={
+    "required": True, "status": "held", "due_at": "2026-11-28T03:00:00Z", "report_due_at": "2026-12-04T03:00:00Z",
+    "report_due_provisional": False, "resolved_at": "2026-11-26T03:00:00Z",
+    "meeting": {"at": "2026-11-27T01:00:00Z", "attendees": ["ana", "bo"]}, "report_url": None,
+    "root_cause": "a bad deploy", "closed_at": None,
+    "action_items": [{"id": "A1", "text": "canary stage", "owner": "bo", "due": "2026-12-15", "status": "open",
+                      "link": None, "ticket": "OPS-12"},
+                     {"id": "A2", "text": "alert on 5xx", "owner": "cy", "due": None, "status": "done",
+                      "link": None, "ticket": None}]})
+
+
+def test_pir_sends_the_whole_record_and_renders_the_review(cli, api):
+    api.routes[("POST", f"/api/incidents/{ID}/pir")] = (200, REVIEWED)
+    code, out, _ = cli("pir", ID, "--meeting=-2h", "--attendee", "ana", "--attendee", "bo",
+                       "--report", "https://wiki.example/pir/1", "--root-cause", "a bad deploy",
+                       "--action", "bo:2026-12-15:canary stage: in eu first", "--action", "cy::alert on 5xx",
+                       "--done", "A2", "--wont-fix", "A3", "--close")
+    assert code == 0
+    req = api.requests[-1]
+    assert (req["method"], req["path"]) == ("POST", f"/api/incidents/{ID}/pir")
+    assert req["body"] == {
+        "meeting": {"at": "2026-11-27T01:00:00Z", "attendees": ["ana", "bo"]},
+        "report_url": "https://wiki.example/pir/1", "root_cause": "a bad deploy",
+        "action_items": [{"text": "canary stage: in eu first", "owner": "bo", "due": "2026-12-15"},
+                         {"text": "alert on 5xx", "owner": "cy"},
+                         {"id": "A2", "status": "done"}, {"id": "A3", "status": "wont_fix"}],
+        "status": "closed", "actor": "ana"}
+    assert out == (f"Review of {ID}\n"
+                   "  Status:      held\n"
+                   "  Meeting due: 2026-11-28 03:00:00Z\n"
+                   "  Meeting:     2026-11-27 01:00:00Z with ana, bo\n"
+                   "  Report due:  2026-12-04 03:00:00Z\n"
+                   "  Report:      -\n"
+                   "  Root cause:  a bad deploy\n"
+                   "  Closed:      -\n"
+                   "\n"
+                   "Action items (2, 1 open)\n"
+                   "ID  STATUS  DUE         OWNER  TICKET  TEXT\n"
+                   "A1  open    2026-12-15  bo     OPS-12  canary stage\n"
+                   "A2  done    -           cy     -       alert on 5xx\n")
+
+
+def test_pir_sends_only_what_is_given(cli, api):
+    api.routes[("POST", f"/api/incidents/{ID}/pir")] = (200, dict(REVIEWED, pir=dict(
+        REVIEWED["pir"], status="pending", meeting=None, report_due_provisional=True, action_items=[])))
+    code, out, _ = cli("pir", ID, "--meeting", "2026-11-28T10:00:00+01:00")
+    assert code == 0
+    assert api.requests[-1]["body"] == {"meeting": {"at": "2026-11-28T09:00:00Z", "attendees": []}, "actor": "ana"}
+    assert "  Report due:  2026-12-04 03:00:00Z (provisional: 5 business days after the meeting's deadline)\n" in out
+    assert out.endswith("Action items (0, 0 open)\n")
+    cli("pir", ID, "--root-cause", "")                                 # an empty root cause clears it
+    assert api.requests[-1]["body"] == {"root_cause": "", "actor": "ana"}
+    cli("pir", ID, "--done", "A1")
+    assert api.requests[-1]["body"] == {"action_items": [{"id": "A1", "status": "done"}], "actor": "ana"}
+
+
+def test_pir_conflict_is_the_apis_message(cli, api):
+    api.routes[("POST", f"/api/incidents/{ID}/pir")] = (409, {"error": "conflict", "message": (
+        "action items A1 are still open: mark each done or wont_fix before closing the review")})
+    code, out, err = cli("pir", ID, "--close")
+    assert (code, out) == (1, "") and err.startswith("409 Conflict: action items A1 are still open")
+    assert api.requests[-1]["body"] == {"status": "closed", "actor": "ana"}
+
+
+@pytest.mark.parametrize("argv, says", [
+    (["pir", ID], "nothing to record: give --meeting"),
+    (["pir", ID, "--attendee", "ana"], "--attendee goes with --meeting"),
+    (["pir", ID, "--action", "bo:canary"], "is not an action item: give OWNER:DUE:TEXT"),
+    (["pir", ID, "--action", ":2026-12-01:canary"], "is not an action item"),
+    (["pir", ID, "--action", "bo:2026-12-01:"], "is not an action item"),
+    (["pir", ID, "--action", "bo:next week:canary"], "'next week' in 'bo:next week:canary' is not a date YYYY-MM-DD"),
+    (["pir", ID, "--action", "bo:2026-02-30:canary"], "is not a date YYYY-MM-DD"),
+    (["pir", ID, "--done", "A1", "--wont-fix", "A1"], "A1: give an item to --done or to --wont-fix, not both"),
+    (["pir", ID, "--meeting", "next tuesday"], "'next tuesday' is not a time"),
+    (["pir", "--close"], "the following arguments are required: id"),
+])
+def test_pir_usage_errors(cli, api, argv, says):
+    code, _, err = cli(*argv)
+    assert code == 2 and says in err and "usage: incidentctl pir" in err and api.requests == []
+
+
+def test_show_sums_the_review_up_in_one_line(cli, api):
+    api.routes[("GET", f"/api/incidents/{ID}")] = (200, REVIEWED)
+    assert "PIR:            held, report due 2026-12-04 03:00:00Z, 2 action item(s), 1 open\n" in cli("show", ID)[1]
+    api.routes[("GET", f"/api/incidents/{ID}")] = (200, INCIDENT)   # the first shape: {"due", "status"}
+    assert "PIR:            pending, meeting due 2026-12-02 03:00:00Z\n" in cli("show", ID)[1]
+
+
+# ---- breach --------------------------------------------------------------------------------------
+
+CLOCK = {"personal_data": True, "aware_at": "2026-11-27T01:00:00Z", "notified_at": None, "authority": "",
+         "reference": "", "deadline": "2026-11-30T01:00:00Z"}
+
+
+def test_breach_personal_data_starts_the_clock(cli, api):
+    api.routes[("POST", f"/api/incidents/{ID}/breach")] = (200, dict(INCIDENT, breach=CLOCK))
+    code, out, _ = cli("breach", ID, "--personal-data", "yes", "--aware-at=-2h")
+    assert code == 0
+    req = api.requests[-1]
+    assert (req["method"], req["path"]) == ("POST", f"/api/incidents/{ID}/breach")
+    assert req["body"] == {"personal_data": True, "aware_at": "2026-11-27T01:00:00Z", "actor": "ana"}
+    assert out == (f"{ID}: personal data breach (GDPR Article 33)\n"
+                   "  Aware at:  2026-11-27 01:00:00Z\n"
+                   "  Deadline:  2026-11-30 01:00:00Z (72 hours from awareness)\n"
+                   "  Notified:  not yet\n")
+    api.routes[("POST", f"/api/incidents/{ID}/breach")] = (200, dict(INCIDENT, breach=dict(CLOCK, overdue=True)))
+    assert "(72 hours from awareness)  OVERDUE\n" in cli("breach", ID, "--personal-data", "yes")[1]
+    assert api.requests[-1]["body"] == {"personal_data": True, "actor": "ana"}   # aware_at: the API's now
+
+
+def test_breach_without_personal_data(cli, api):
+    api.routes[("POST", f"/api/incidents/{ID}/breach")] = (200, dict(INCIDENT, breach=dict(
+        CLOCK, personal_data=False, aware_at=None, deadline=None)))
+    assert cli("breach", ID, "--personal-data", "no") == (
+        0, f"{ID}: no personal data involved, so no GDPR notification clock\n", "")
+    assert api.requests[-1]["body"] == {"personal_data": False, "actor": "ana"}
+
+
+@pytest.mark.parametrize("notified, says", [
+    ("2026-11-29T09:00:00Z", "  Notified:  2026-11-29 09:00:00Z to CNIL, ref N-1  within 72 hours\n"),
+    ("2026-11-30T09:00:00Z", "  Notified:  2026-11-30 09:00:00Z to CNIL, ref N-1  LATE: say why"),
+])
+def test_breach_notification_stops_the_clock(cli, api, notified, says):
+    api.routes[("POST", f"/api/incidents/{ID}/breach")] = (200, dict(INCIDENT, breach=dict(
+        CLOCK, notified_at=notified, authority="CNIL", reference="N-1", overdue=True)))
+    code, out, _ = cli("breach", ID, "--notified-at", "now", "--authority", "CNIL", "--reference", "N-1")
+    assert code == 0 and says in out and "OVERDUE" not in out
+    assert api.requests[-1]["body"] == {"notified_at": "2026-11-27T03:00:00Z", "authority": "CNIL",
+                                        "reference": "N-1", "actor": "ana"}
+
+
+@pytest.mark.parametrize("argv, says", [
+    (["breach", ID], "give --personal-data yes|no (with --aware-at), or --notified-at with --authority"),
+    (["breach", ID, "--personal-data", "maybe"], "invalid choice: 'maybe'"),
+    (["breach", ID, "--aware-at", "now"], "give --personal-data yes|no"),
+    (["breach", ID, "--notified-at", "now", "--aware-at", "now"], "--aware-at goes with --personal-data"),
+    (["breach", ID, "--notified-at", "now"], "--notified-at needs --authority"),
+    (["breach", ID, "--personal-data", "yes", "--authority", "CNIL"], "--authority and --reference go with"),
+    (["breach", ID, "--personal-data", "yes", "--aware-at", "yesterday"], "'yesterday' is not a time"),
+])
+def test_breach_usage_errors(cli, api, argv, says):
+    code, _, err = cli(*argv)
+    assert code == 2 and says in err and "usage: incidentctl breach" in err and api.requests == []
+
+
+# ---- metrics -------------------------------------------------------------------------------------
+
+ROW = {"count": 0, "transients": 0, "acknowledged": 0, "resolved": 0, "response_breaches": 0,
+       "resolution_breaches": 0, "reviews_overdue": 0, "open_action_items": 0,
+       "mtta_p50_s": None, "mtta_p90_s": None, "mttr_p50_s": None, "mttr_p90_s": None}
+METRICS = {"since": "2026-10-28T03:00:00.000000Z", "until": "2026-11-27T03:00:00.000000Z", "by_severity": {
+    "SEV-1": dict(ROW, count=3, transients=1, acknowledged=3, resolved=2, response_breaches=1, reviews_overdue=1,
+                  open_action_items=4, mtta_p50_s=125, mtta_p90_s=45.4, mttr_p50_s=5400, mttr_p90_s=273600),
+    "SEV-2": dict(ROW, count=1, acknowledged=1, mtta_p50_s=3600, mtta_p90_s=3600),
+    "SEV-3": ROW, "SEV-4": ROW}}
+
+
+def test_metrics_is_a_table_with_durations(cli, api):
+    api.routes[("GET", "/api/metrics")] = (200, METRICS)
+    code, out, _ = cli("metrics")
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[0].split() == ["SEV", "INCIDENTS", "ACKED", "RESOLVED", "MTTA-P50", "MTTA-P90", "MTTR-P50",
+                                "MTTR-P90", "RESP-BREACH", "RESOL-BREACH", "PIR-LATE", "OPEN-ITEMS", "TRANSIENT"]
+    assert lines[1].split() == ["SEV-1", "3", "3", "2", "2m", "05s", "45s", "1h", "30m", "3d", "4h",
+                                "1", "0", "1", "4", "1"]
+    assert lines[1].index("2m 05s") == lines[0].index("MTTA-P50")
+    assert lines[2].split() == ["SEV-2", "1", "1", "0", "1h", "00m", "1h", "00m", "-", "-", "0", "0", "0", "0", "0"]
+    assert lines[4].split()[0] == "SEV-4" and len(lines) == 6
+    assert lines[5] == ("(incidents created from 2026-10-28 03:00:00Z until 2026-11-27 03:00:00Z; "
+                        "MTTA/MTTR p50 and p90 leave transients out)")
+    req = api.requests[-1]
+    assert (req["method"], req["path"], req["query"]) == ("GET", "/api/metrics", {})
+
+
+@pytest.mark.parametrize("argv, query", [
+    (["--since", "30d"], {"since": ["2026-10-28T03:00:00Z"]}),
+    (["--since=-12h", "--until", "1h"], {"since": ["2026-11-26T15:00:00Z"], "until": ["2026-11-27T02:00:00Z"]}),
+    (["--since", "2026-11-01", "--until", "2026-11-15T00:00:00+01:00"],
+     {"since": ["2026-11-01T00:00:00Z"], "until": ["2026-11-14T23:00:00Z"]}),
+    (["--since", "1w", "--prometheus"], {"since": ["2026-11-20T03:00:00Z"], "format": ["prometheus"]}),
+])
+def test_metrics_window_is_sent_in_utc_and_relative_means_ago(cli, api, argv, query):
+    api.routes[("GET", "/api/metrics")] = (200, METRICS)
+    assert cli("metrics", *argv)[0] == 0
+    assert api.requests[-1]["query"] == query
+
+
+def test_metrics_prometheus_is_printed_as_it_came(cli, api):
+    text = ('# HELP incident_count Incidents, transients excluded.\n# TYPE incident_count gauge\n'
+            'incident_count{severity="SEV-1"} 3\n')
+    api.routes[("GET", "/api/metrics")] = (200, text.encode(), "text/plain; version=0.0.4; charset=utf-8")
+    assert cli("metrics", "--prometheus") == (0, text, "")
+    assert api.requests[-1]["headers"]["Accept"].startswith("text/plain")
+
+
+def test_metrics_json_is_the_answer(cli, api):
+    api.routes[("GET", "/api/metrics")] = (200, METRICS)
+    assert json.loads(cli("metrics", "--json")[1]) == METRICS
+
+
+def test_metrics_bad_window_from_the_api(cli, api):
+    api.routes[("GET", "/api/metrics")] = (400, {"error": "invalid_input",
+                                                 "message": "since: the window is at most 400 days"})
+    assert cli("metrics", "--since", "500d") == (1, "", "400 Bad Request: since: the window is at most 400 days\n")
+
+
+@pytest.mark.parametrize("argv, says", [
+    (["metrics", "--since", "+1d"], "'+1d' is in the future: a window looks back"),
+    (["metrics", "--since", "last month"], "'last month' is not a time"),
+    (["metrics", "--since", "1d", "--until", "2d"], "--since must be before --until"),
+    (["metrics", "--since", "2026-11-28"], "--since must be before --until (default now)"),
+    (["metrics", "--prometheus", "--json"], "--prometheus and --json do not go together"),
+])
+def test_metrics_usage_errors(cli, api, argv, says):
+    code, _, err = cli(*argv)
+    assert code == 2 and says in err and "usage: incidentctl metrics" in err and api.requests == []
+
+
+@pytest.mark.parametrize("seconds, shown", [
+    (None, "-"), (0, "0s"), (59.6, "1m 00s"), (61, "1m 01s"), (3600, "1h 00m"), (5400, "1h 30m"),
+    (86399, "23h 59m"), (90000, "1d 1h"), (-5, "0s"), ("12", "-"), (True, "-"),
+])
+def test_durations_are_human(seconds, shown):
+    from incidentctl.aftercare import duration
+    assert duration(seconds) == shown
+
+
+# ---- completion of the commands after the fire ---------------------------------------------------
+
+@pytest.mark.parametrize("words, expected", [
+    (["incidentctl", "p"], ["postmortem", "pir"]),
+    (["incidentctl", "comms", "INC-1", "status-"], ["status-investigating", "status-identified",
+                                                    "status-monitoring", "status-resolved"]),
+    (["incidentctl", "breach", "INC-1", "--personal-data", ""], ["yes", "no"]),
+    (["incidentctl", "pir", "INC-1", "--w"], ["--wont-fix"]),
+    (["incidentctl", "pir", "INC-1", "--meeting", ""], []),
+    (["incidentctl", "metrics", "--p"], ["--prometheus"]),
+    (["incidentctl", "status", "INC-1", "identified", "--e"], ["--external"]),
+])
+def test_bash_completion_of_the_new_commands(cli, words, expected):
+    assert _bash_complete(cli("completion", "bash")[1], *words) == expected
+
+
+def test_zsh_completion_of_the_new_commands(cli):
+    out = cli("completion", "zsh")[1]
+    # a colon in the value's name is escaped: _arguments would take it for the next field
+    assert "'*--action[a new action item, DUE YYYY-MM-DD or empty (repeat for several)]:owner\\:due\\:text: '" in out
+    assert "'--personal-data[yes starts the 72-hour clock, no stops it]:personal_data:(yes no)'" in out
+    assert "':template:(slack-initial status-investigating" in out

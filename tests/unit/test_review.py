@@ -243,7 +243,8 @@ def test_the_first_stored_shape_still_reads():
     with pytest.raises(Conflict, match="INC-1 is not resolved"):
         Review.from_incident(inc, RUNBOOK)
     inc.resolve("ana", utc(2026, 6, 8, 10), runbook=RUNBOOK)
-    assert set(inc.pir) == {"required", "due_at", "status"}
+    assert {"required", "due_at", "status"} <= set(inc.pir)   # resolve writes the whole review
+    inc.pir = {k: inc.pir[k] for k in ("required", "due_at", "status")}   # as incidents resolved before it did
     r = Review.from_incident(inc, RUNBOOK)
     assert (r.status, r.due_at, r.resolved_at) == ("pending", utc(2026, 6, 10, 10), utc(2026, 6, 8, 10))
     assert r.report_due_at == local(2026, 6, 17, 17, 0) and r.report_due_provisional

@@ -101,7 +101,7 @@ param remediationMode string
 @description('RUNBOOK_FILE: path of the runbook policy file in the package. Empty: the shipped runbook.toml.')
 param runbookFile string = ''
 
-@description('Key Vault references (or empty strings) for PAGERDUTY_ROUTING_KEYS, SLACK_WEBHOOK_URL, JIRA_API_TOKEN, STATUSPAGE_API_KEY.')
+@description('Key Vault references (or empty strings) for PAGERDUTY_ROUTING_KEYS, SLACK_WEBHOOK_URL, SLACK_BOT_TOKEN, TEAMS_WEBHOOK_URL, JIRA_API_TOKEN, STATUSPAGE_API_KEY.')
 param secretReferences object
 
 resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
@@ -199,6 +199,7 @@ resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
     REMEDIATION_MODE: remediationMode
     RUNBOOK_FILE: runbookFile
     RECONCILE_SCHEDULE: reconcileSchedule
+    REVIEW_SCHEDULE: reviewSchedule
     // Entra ID bearer tokens on the operator routes (on when tenant and audience are both set), and
     // Azure Monitor's secure-webhook token on POST alerts (README, Security).
     AUTH_TENANT_ID: authTenantId
@@ -210,6 +211,15 @@ resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
     LOG_ANALYTICS_ENDPOINT: logAnalyticsEndpoint
     API_HEALTH_URL: apiHealthUrl
     SMOKE_TEST_URLS: smokeTestUrls
+    // Communications (README, Communications): Slack Web API threads, Teams, Jira issue type and
+    // resolve transition, Statuspage components.
+    SLACK_BOT_TOKEN: secretReferences.SLACK_BOT_TOKEN
+    SLACK_CHANNEL: slackChannel
+    SLACK_API_URL: slackApiUrl
+    TEAMS_WEBHOOK_URL: secretReferences.TEAMS_WEBHOOK_URL
+    JIRA_ISSUE_TYPE: jiraIssueType
+    JIRA_DONE_TRANSITION: jiraDoneTransition
+    STATUSPAGE_COMPONENTS: statuspageComponents
   }
 }
 
@@ -217,6 +227,9 @@ resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
 // references of README.md ("Where each runbook resource and each setting lives") stay valid.
 @description('RECONCILE_SCHEDULE: six-field NCRONTAB schedule of the alert-reconciliation timer.')
 param reconcileSchedule string = '0 */2 * * * *'
+
+@description('REVIEW_SCHEDULE: six-field NCRONTAB schedule of the review-reminder timer (the daily digest goes out once, at 09:00 in the runbook calendar\'s time zone on working days).')
+param reviewSchedule string = '0 */15 * * * *'
 
 @description('AUTH_TENANT_ID: Entra ID tenant (GUID) whose access tokens the operator routes accept. Empty: function keys only.')
 param authTenantId string = ''
@@ -245,6 +258,21 @@ param apiHealthUrl string = ''
 
 @description('SMOKE_TEST_URLS: JSON list of smoke-test URLs or {"url", "status"} objects, probed while a remediation is verified. Empty: none.')
 param smokeTestUrls string = ''
+
+@description('SLACK_CHANNEL: channel id (or name) the Slack Web API posts to; used with SLACK_BOT_TOKEN instead of SLACK_WEBHOOK_URL. Empty: the webhook, if any.')
+param slackChannel string = ''
+
+@description('SLACK_API_URL: Slack Web API base URL.')
+param slackApiUrl string = 'https://slack.com/api'
+
+@description('JIRA_ISSUE_TYPE: Jira issue type of incident tickets.')
+param jiraIssueType string = 'Task'
+
+@description('JIRA_DONE_TRANSITION: name of the Jira transition applied when an incident resolves.')
+param jiraDoneTransition string = 'Done'
+
+@description('STATUSPAGE_COMPONENTS: JSON object of core role (api, postgres, redis) to Statuspage component id. Empty: no component status is set.')
+param statuspageComponents string = ''
 
 output name string = site.name
 output id string = site.id

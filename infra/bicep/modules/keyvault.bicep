@@ -1,4 +1,4 @@
-// Key Vault (RBAC mode) holding the app's four outbound secrets. A secret is written only when its
+// Key Vault (RBAC mode) holding the app's six outbound secrets. A secret is written only when its
 // parameter is non-empty, so a redeploy without the value never blanks a secret that was rotated
 // in the vault directly. The app setting becomes a Key Vault reference when the secret is written
 // here or is listed in vaultOnlySecrets; otherwise it stays empty and the integration is off.
@@ -33,6 +33,14 @@ param jiraApiToken string = ''
 @secure()
 param statuspageApiKey string = ''
 
+@description('SLACK_BOT_TOKEN value: Slack bot token for the Web API (chat.postMessage, chat.update). Empty: not written.')
+@secure()
+param slackBotToken string = ''
+
+@description('TEAMS_WEBHOOK_URL value: Microsoft Teams Workflows webhook URL (it carries the flow\'s signature). Empty: not written.')
+@secure()
+param teamsWebhookUrl string = ''
+
 @description('Setting names whose secret already lives in the vault (set or rotated there directly); their app setting is a Key Vault reference even when the parameter above is empty.')
 param vaultOnlySecrets array = []
 
@@ -48,6 +56,8 @@ var pagerdutySecretName = 'pagerduty-routing-keys'
 var slackSecretName = 'slack-webhook-url'
 var jiraSecretName = 'jira-api-token'
 var statuspageSecretName = 'statuspage-api-key'
+var slackBotSecretName = 'slack-bot-token'
+var teamsSecretName = 'teams-webhook-url'
 
 resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
   name: name
@@ -102,6 +112,24 @@ resource statuspageSecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = if (!
   }
 }
 
+resource slackBotSecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = if (!empty(slackBotToken)) {
+  parent: vault
+  name: slackBotSecretName
+  properties: {
+    value: slackBotToken
+    contentType: 'text/plain'
+  }
+}
+
+resource teamsSecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = if (!empty(teamsWebhookUrl)) {
+  parent: vault
+  name: teamsSecretName
+  properties: {
+    value: teamsWebhookUrl
+    contentType: 'text/plain'
+  }
+}
+
 resource secretsUser 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   name: guid(vault.id, identityPrincipalId, keyVaultSecretsUserRoleId)
   scope: vault
@@ -118,6 +146,8 @@ var usePagerduty = !empty(pagerdutyRoutingKeys) || contains(vaultOnlySecrets, 'P
 var useSlack = !empty(slackWebhookUrl) || contains(vaultOnlySecrets, 'SLACK_WEBHOOK_URL')
 var useJira = !empty(jiraApiToken) || contains(vaultOnlySecrets, 'JIRA_API_TOKEN')
 var useStatuspage = !empty(statuspageApiKey) || contains(vaultOnlySecrets, 'STATUSPAGE_API_KEY')
+var useSlackBot = !empty(slackBotToken) || contains(vaultOnlySecrets, 'SLACK_BOT_TOKEN')
+var useTeams = !empty(teamsWebhookUrl) || contains(vaultOnlySecrets, 'TEAMS_WEBHOOK_URL')
 
 output name string = vault.name
 output id string = vault.id
@@ -128,4 +158,6 @@ output references object = {
   SLACK_WEBHOOK_URL: useSlack ? '@Microsoft.KeyVault(SecretUri=${secretBase}/${slackSecretName}/)' : ''
   JIRA_API_TOKEN: useJira ? '@Microsoft.KeyVault(SecretUri=${secretBase}/${jiraSecretName}/)' : ''
   STATUSPAGE_API_KEY: useStatuspage ? '@Microsoft.KeyVault(SecretUri=${secretBase}/${statuspageSecretName}/)' : ''
+  SLACK_BOT_TOKEN: useSlackBot ? '@Microsoft.KeyVault(SecretUri=${secretBase}/${slackBotSecretName}/)' : ''
+  TEAMS_WEBHOOK_URL: useTeams ? '@Microsoft.KeyVault(SecretUri=${secretBase}/${teamsSecretName}/)' : ''
 }

@@ -53,6 +53,7 @@ class JiraTickets:
         self._issue_type = issue_type
         self._session = session
         self._timeout_s = timeout_s
+        self._transitions: dict[tuple[str, str], tuple[str, str]] = {}   # (key, name) -> (id, name) found
 
     def __repr__(self) -> str:   # never the token
         return f"JiraTickets(base_url={self._base!r}, project_key={self._project!r})"
@@ -95,21 +96,35 @@ class JiraTickets:
         return self._done("comment", [got], attempts=1, extra={"ticket": key})
 
     def transition(self, *, key: str, name: str) -> Delivery:
-        """Apply the transition named `name` (case-insensitive) that the issue offers now; 404 naming the
-        offered ones when there is none."""
+        """Apply the transition named `name` (case-insensitive; or the one leading to a status of that
+        name) that the issue offers now; 404 naming the offered ones when there is none. The id found is
+        kept, so a retry after a failed POST is one request, not a GET and a POST again."""
         path = f"/rest/api/3/issue/{_path(key)}/transitions"
         extra = {"ticket": key}
+        known = self._transitions.get((key, name.strip().casefold()))
+        if known is not None:
+            done = self._call("POST", path, body={"transition": {"id": known[0]}})
+            if done.ok:
+                self._transitions.pop((key, name.strip().casefold()), None)
+            if done.status != 400:           # 400: the workflow moved on; look the transitions up again
+                return self._done("transition", [done], attempts=1, extra=extra,
+                                  detail=f"{known[1]} (id {known[0]})" if done.ok else None)
+            self._transitions.pop((key, name.strip().casefold()), None)
         offered = self._call("GET", path)
         if not offered.ok:
             return self._done("transition", [offered], attempts=0, extra=extra)
         listed = offered.json.get("transitions") if isinstance(offered.json, dict) else None
         choices = [t for t in listed or [] if isinstance(t, dict) and t.get("id") and isinstance(t.get("name"), str)]
-        match = next((t for t in choices if t["name"].casefold() == name.strip().casefold()), None)
+        wanted = name.strip().casefold()
+        match = next((t for t in choices if t["name"].casefold() == wanted), None) or next(
+            (t for t in choices if str((t.get("to") or {}).get("name", "")).casefold() == wanted), None)
         if match is None:
             names = ", ".join(t["name"] for t in choices) or "none"
             return self._done("transition", [offered], attempts=0, extra=extra, missing=(
                 f"{key} has no transition {name!r} now; it offers: {names}"))
         done = self._call("POST", path, body={"transition": {"id": str(match["id"])}})
+        if not done.ok:                      # kept for the retry only: a later call lists them afresh
+            self._transitions[(key, wanted)] = (str(match["id"]), match["name"])
         return self._done("transition", [offered, done], attempts=1, extra=extra,
                           detail=f"{match['name']} (id {match['id']})" if done.ok else None)
 

@@ -1,0 +1,187 @@
+"""Reminders that keep the after-work from being forgotten, all through the outbox's chat lane.
+
+    gdpr:<24h|48h|66h|overdue>   the personal-data breach clock (due steps of the incident, on the sweep):
+                                 to the security lead and the VP engineering; at 72 h the incident is
+                                 marked overdue
+    gdpr:ask                     a security incident nobody has said yes or no about: asked daily
+    daily digest                 the review timer (REVIEW_SCHEDULE): reviews due within a working day or
+                                 overdue, and action items due or overdue by owner, once per working day
+                                 at 09:00 in the calendar's time zone, whatever the number of timer instances
+
+The digest reads the review index (`rev|<inv>`, one row per review still open, written with the incident:
+see index_op), never the incidents.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from datetime import datetime, timedelta
+from typing import Any
+
+from shared.domain.breach import REMINDERS, BreachClock
+from shared.domain.communication import Rendered
+from shared.domain.errors import ConcurrencyConflict
+from shared.domain.incident import AUTOMATION, Incident
+from shared.domain.policy import Runbook
+from shared.domain.review import Review
+from shared.domain.timeutil import iso, parse_iso
+from shared.ports import Clock, Filter, Op, RecordStore
+from shared.services import communications, outbox
+from shared.services.repository import review_key
+
+log = logging.getLogger(__name__)
+GDPR = "gdpr:"
+ASK = "gdpr:ask"
+ASK_FOR = timedelta(days=30)       # the daily question stops after this long
+DIGEST_HOUR = 9                    # local time of the daily digest, in the calendar's time zone
+GDPR_ROLES = ("security_lead", "vp_engineering")
+
+
+# ---- the breach clock -----------------------------------------------------------------------------
+
+def schedule(inc: Incident) -> dict[str, datetime]:
+    """The next GDPR reminder, and the daily question for a security incident without an answer."""
+    clock = BreachClock.from_dict(inc.breach or None)
+    sent = set(inc.breach.get("sent") or ())
+    steps: dict[str, datetime] = {}
+    if clock.running and clock.aware_at is not None:
+        for name, after in REMINDERS:
+            if name not in sent:
+                steps[GDPR + name] = clock.aware_at + after
+                break
+    if inc.classification.get("security") and clock.personal_data is None:
+        asked = parse_iso(inc.breach.get("asked_at"))
+        if inc.created_at + ASK_FOR > (asked or inc.created_at):
+            steps[ASK] = inc.created_at if asked is None else \
+                datetime.combine(asked.date() + timedelta(days=1), datetime.min.time(), asked.tzinfo)
+    return steps
+
+
+def run(inc: Incident, step: str, now: datetime, runbook: Runbook) -> list[Op] | None:
+    """Send one GDPR reminder (or the daily question). None when it no longer applies."""
+    clock = BreachClock.from_dict(inc.breach or None)
+    who = _people(runbook, now)
+    if step == ASK:
+        if not clock.question_due(now, parse_iso(inc.breach.get("asked_at"))):
+            return None
+        inc.breach = {**inc.breach, "asked_at": iso(now)}
+        text = (f"{inc.id} is a security incident. Does it involve personal data (GDPR Article 33)? Answer with "
+                f"POST incidents/{inc.id}/breach {{\"personal_data\": true|false, \"aware_at\": ...}} "
+                f"(incidentctl breach {inc.id}). {', '.join(who)}: asked once a day until answered.")
+        inc.record(now, "breach", AUTOMATION, "Asked in chat whether personal data is involved")
+        return _chat(inc, now, runbook, f"{inc.id}: personal data involved?", text)
+    due = clock.reminders_due(now, inc.breach.get("sent") or ())
+    if not due or GDPR + due[0] != step:
+        return None
+    sent = list(inc.breach.get("sent") or ()) + due      # a clock started late owes several: one message
+    inc.breach = {**inc.breach, "sent": sent, **({"overdue": True} if "overdue" in due else {})}
+    late = "overdue" in due
+    text = (f"GDPR Article 33: the supervisory authority must be notified of the personal data breach of "
+            f"{inc.id} by {iso(clock.deadline)} (72 hours from awareness at {iso(clock.aware_at)}). "
+            + ("The deadline has passed: notify now and record the reasons for the delay. " if late else
+               f"{due[-1]} since awareness. ")
+            + f"Record it with POST incidents/{inc.id}/breach {{\"notified_at\", \"authority\", \"reference\"}}. "
+            f"For: {', '.join(who)}")
+    inc.record(now, "breach", AUTOMATION, ("GDPR notification OVERDUE: " if late else f"GDPR reminder ({due[-1]}): ")
+               + f"deadline {iso(clock.deadline)}; told {', '.join(who)}")
+    return _chat(inc, now, runbook, f"{inc.id}: GDPR notification {'overdue' if late else 'due ' + iso(clock.deadline)}",
+                 text)
+
+
+def _people(runbook: Runbook, now: datetime) -> list[str]:
+    if runbook.roster is None:
+        return [r.replace("_", " ") for r in GDPR_ROLES]
+    return [f"{runbook.roster.on_call(role, now, []).person} ({role.replace('_', ' ')})" for role in GDPR_ROLES]
+
+
+def _chat(inc: Incident, now: datetime, runbook: Runbook, subject: str, text: str) -> list[Op]:
+    return [communications._chat(inc, now, Rendered(template="gdpr", subject=subject, text=text), runbook,
+                                 "GDPR reminder", opener=True)]
+
+
+def from_alert(inc: Incident, personal_data: Any, aware_at: datetime, now: datetime) -> None:
+    """An alert's customProperties.personal_data (true/false) answers the question; true starts the clock
+    at the alert's firing time (the moment of awareness)."""
+    flag = {"true": True, "yes": True, "false": False, "no": False}.get(str(personal_data).strip().lower())
+    if flag is None or inc.breach.get("personal_data") is not None:
+        return
+    clock = BreachClock.from_dict(inc.breach or None).answer(flag, aware_at=min(aware_at, now), now=now)
+    inc.breach = {**inc.breach, **clock.to_dict()}
+    inc.record(now, "breach", "azure-monitor", f"The alert flags a personal data breach: GDPR notification due by "
+               f"{iso(clock.deadline)}" if flag else "The alert says no personal data is involved")
+
+
+# ---- the review index and the daily digest --------------------------------------------------------
+
+def index_op(inc: Incident) -> Op | None:
+    """The incident's row in the review index, when its review changed since it was last written."""
+    if not inc.pir.get("required"):
+        return None
+    row = {"incident_id": inc.id, "title": inc.title[:300], "severity": inc.severity,
+           "status": str(inc.pir.get("status")), "due_at": inc.pir.get("due_at") or "",
+           "report_due_at": inc.pir.get("report_due_at") or "",
+           "items": json.dumps([i for i in inc.pir.get("action_items") or [] if i.get("status") == "open"])[:30000]}
+    digest = hashlib.sha256(json.dumps(row, sort_keys=True).encode()).hexdigest()[:16]
+    if inc.metrics.get("review") == digest:
+        return None
+    inc.metrics = {**inc.metrics, "review": digest}
+    return Op("upsert", review_key(inc.id), row)
+
+
+def daily(*, store: RecordStore, clock: Clock, runbook: Runbook) -> str | None:
+    """Post the day's review digest once (09:00 in the calendar's time zone, working days; the first tick
+    at or after it claims the day). Returns the digest's text, or None when there is nothing to do now."""
+    now = clock.now()
+    cal = runbook.calendar
+    local = now.astimezone(cal.zone)
+    if local.hour < DIGEST_HOUR or not cal.is_working_day(local.date()):
+        return None
+    day = local.date().isoformat()
+    rows = [r.data for r in store.scan(start="rev|", end="rev}", limit=1000,
+                                       filters=[Filter("status", "ne", "closed")]).records]
+    text = digest_text(rows, now, runbook)
+    claim = Op("insert", f"meta|reminders|{day}", {"at": iso(now), "lines": text.count("\n") + 1 if text else 0})
+    ops = [claim]
+    if text:
+        ops.append(Op("insert", f"out|chat|{iso(now)}|rev{day.replace('-', '')}", {
+            "incident_id": "", "channel": "chat", "action": "post", "role": "", "person": "", "dedup_key": day,
+            "severity": "", "summary": "Review digest", "text": text, "details": "{}", "attempts": 0,
+            "created_at": iso(now), "subject": f"Post-incident reviews and action items, {day}",
+            "opener": True, "kind": "review digest", "what": "Chat review digest", "facts": "[]"}))
+    try:
+        store.commit(ops=ops)
+    except ConcurrencyConflict:
+        return None          # another instance posted today's digest
+    return text or None
+
+
+def digest_text(rows: list[dict[str, Any]], now: datetime, runbook: Runbook) -> str:
+    """Reviews due within a working day or overdue, and action items due by the next working day or
+    overdue, grouped by owner; "" when there is nothing to say."""
+    cal = runbook.calendar
+    horizon = cal.add_business_days(now, 1)
+    reviews, items = [], {}
+    for row in rows:
+        review = Review.from_dict({"required": True, "status": row.get("status"), "due_at": row.get("due_at"),
+                                   "report_due_at": row.get("report_due_at")})
+        late = review.overdue(now)
+        due = review.due_at if review.status in ("pending", "scheduled") else review.report_due_at
+        if late:
+            reviews.append(f"- {row['incident_id']} ({row.get('severity')}) {row.get('title', '')}: "
+                           f"{' and '.join(late)} OVERDUE (was due {iso(due)})")
+        elif due is not None and due <= horizon:
+            reviews.append(f"- {row['incident_id']} ({row.get('severity')}) {row.get('title', '')}: "
+                           f"{'meeting' if review.status in ('pending', 'scheduled') else 'report'} due {iso(due)}")
+        for item in json.loads(row.get("items") or "[]"):
+            due_day = item.get("due")
+            if due_day and due_day <= horizon.date().isoformat():
+                state = "OVERDUE" if due_day < now.date().isoformat() else "due"
+                items.setdefault(item.get("owner") or "unassigned", []).append(
+                    f"  - {row['incident_id']} {item.get('id')}: {item.get('text')} ({state} {due_day})")
+    parts = []
+    if reviews:
+        parts += ["Post-incident reviews:"] + reviews
+    for owner in sorted(items):
+        parts += [f"Action items for {owner}:"] + items[owner]
+    return "\n".join(parts)
