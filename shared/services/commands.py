@@ -17,9 +17,9 @@ from shared.services import communications, escalation, remediation
 from shared.services.escalation import Paging
 from shared.services.queries import incident_view
 from shared.services.repository import IncidentRepository
+from shared.services.retry import retrying
 from shared.services.schedule import incident_ops
 
-MAX_ATTEMPTS = 8
 
 
 def _text(body: dict[str, Any], key: str, limit: int, required: bool = True) -> str:
@@ -34,15 +34,13 @@ def _text(body: dict[str, Any], key: str, limit: int, required: bool = True) -> 
 def _change(incident_id: str, apply: Callable[[Incident], list[Op]], *, store: RecordStore, runbook: Runbook
             ) -> dict[str, Any]:
     repo = IncidentRepository(store)
-    for _ in range(MAX_ATTEMPTS):
+
+    def attempt() -> dict[str, Any]:
         inc, etag = repo.load(incident_id)
         extra = apply(inc)
-        try:
-            store.commit(ops=incident_ops(repo, inc, etag, runbook) + extra)
-        except ConcurrencyConflict:
-            continue
+        store.commit(ops=incident_ops(repo, inc, etag, runbook) + extra)
         return incident_view(inc)
-    raise ConcurrencyConflict(f"incident {incident_id} is changing too fast; retry")
+    return retrying(attempt, f"incident {incident_id}", incident=incident_id)
 
 
 def acknowledge(incident_id: str, body: dict[str, Any], actor: str, *, store: RecordStore, clock: Clock,
@@ -158,7 +156,8 @@ def declare(body: dict[str, Any], actor: str, *, store: RecordStore, clock: Cloc
     c = classification.declared(actor=actor, severity=severity, impact=impact, scope=scope,
                                 tenants=tuple(sorted(tenants)), security=security)
     repo = IncidentRepository(store)
-    for _ in range(MAX_ATTEMPTS):
+
+    def attempt() -> dict[str, Any]:
         now = clock.now()
         incident_id = repo.allocate_id(now)
         inc = Incident.declare(incident_id, title=title, c=c, actor=actor, now=now)
@@ -166,11 +165,10 @@ def declare(body: dict[str, Any], actor: str, *, store: RecordStore, clock: Cloc
         pages = escalation.fire_due(inc, now, runbook, paging)
         if external:   # a SEV-2 with customer impact gets its customer drafts now
             pages += communications.mark_external(inc, now, runbook, actor)
-        ops = incident_ops(repo, inc, None, runbook) + pages
         try:
-            store.commit(ops=ops)
+            store.commit(ops=incident_ops(repo, inc, None, runbook) + pages)
         except ConcurrencyConflict:
             repo.heal_counter(now)  # a counter behind its incidents would collide on every retry
-            continue
+            raise
         return incident_view(inc)
-    raise ConcurrencyConflict("too many incidents declared at once; retry")
+    return retrying(attempt, "declare")

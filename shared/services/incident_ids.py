@@ -9,15 +9,14 @@ day, the blocks of several workers interleave.
 """
 from __future__ import annotations
 
-import random
 import threading
-import time
 import weakref
 from datetime import datetime
 from typing import Any
 
 from shared.domain.errors import ConcurrencyConflict
 from shared.ports import Op, Record, RecordStore
+from shared.services.retry import retrying
 
 
 def counter_key(day: str) -> str:
@@ -77,19 +76,16 @@ def allocate(store: RecordStore, now: datetime) -> str:
 
 def _reserve(store: RecordStore, day: str) -> int:
     ckey = counter_key(day)
-    for attempt in range(8):
+
+    def attempt() -> int:   # another worker may take a block meanwhile: read the counter again
         counter = store.get(keys=[ckey]).get(ckey)
         start = _count(counter)
         data = {"n": start + ID_BLOCK}
-        op = Op("replace", ckey, data, counter.etag) if counter else Op("insert", ckey, data)
-        try:
-            store.commit(ops=[op])
-        except ConcurrencyConflict:
-            time.sleep(random.uniform(0, 0.002 * 2 ** attempt))  # another worker took a block meanwhile
-            continue
+        store.commit(ops=[Op("replace", ckey, data, counter.etag) if counter else Op("insert", ckey, data)])
         _ids.put(store, day, start + 2, start + ID_BLOCK)
         return start + 1
-    raise ConcurrencyConflict(f"the incident counter of {day} is too contended; retry")
+    return retrying(attempt, f"the incident counter of {day}")
+
 
 def heal(store: RecordStore, now: datetime) -> bool:
     """After a create lost its batch: when the day's counter is behind the day's newest incident

@@ -17,8 +17,6 @@ alert joining (or a severity raise) ends the pause and the held work goes out in
 from __future__ import annotations
 
 import logging
-import random
-import time
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, Callable
@@ -30,14 +28,14 @@ from shared.domain.incident import AUTOMATION, Incident
 from shared.domain.policy import Runbook
 from shared.domain.timeutil import iso, parse_iso
 from shared.ports import Clock, Op, RecordStore
-from shared.services import escalation, metrics_store, oncall, remediation, repository as keys, silences
+from shared.services import escalation, metrics_store, oncall, remediation, reminders, repository as keys, silences
 from shared.services.escalation import Paging
 from shared.services.remediation import Remedy
 from shared.services.repository import IncidentRepository
+from shared.services.retry import retrying
 from shared.services.schedule import incident_ops
 
 log = logging.getLogger(__name__)
-MAX_ATTEMPTS = 12
 # Azure's clock (firedDateTime) against ours (a remediation's started_at): an effect a little "before"
 # its cause is the two clocks disagreeing, not another cause.
 CLOCK_SKEW = timedelta(minutes=2)
@@ -51,17 +49,6 @@ class IntakeResult:
 
     def as_dict(self) -> dict[str, Any]:
         return {"incident_id": self.incident_id, "outcome": self.outcome, "severity": self.severity}
-
-
-def retrying(attempt: Callable[[], IntakeResult], what: str, incident: str = "") -> IntakeResult:
-    """Run `attempt` until it commits without a concurrency conflict (bounded, with jitter)."""
-    for n in range(MAX_ATTEMPTS):
-        try:
-            return attempt()
-        except ConcurrencyConflict:
-            log.info("%s lost a race (attempt %d); retrying", what, n + 1, extra={"incident_id": incident})
-            time.sleep(random.uniform(0, 0.005 * (2 ** min(n, 6))))  # jitter between racing writers
-    raise ConcurrencyConflict(f"{what}: too much contention, gave up after {MAX_ATTEMPTS} attempts")
 
 
 def ingest_alert(payload: Any, *, store: RecordStore, clock: Clock, runbook: Runbook,
@@ -122,6 +109,8 @@ def _fired(alert: Alert, repo: IncidentRepository, clock: Clock, runbook: Runboo
         if rose or ended:
             outbox = escalation.fire_due(inc, now, runbook, paging)
         remediation.on_alert(inc, alert, runbook, remedy, now)
+        if "personal_data" in alert.custom_properties:
+            reminders.from_alert(inc, alert.custom_properties["personal_data"], alert.fired_at, now)
         ops = incident_ops(repo, inc, etag, runbook) + outbox
         repo.store.commit(ops=ops + _indexed(inc, akey, index))
         return IntakeResult(inc.id, "correlated", inc.severity)
@@ -139,6 +128,8 @@ def _fired(alert: Alert, repo: IncidentRepository, clock: Clock, runbook: Runboo
     escalation.plan(inc, runbook, now)
     outbox = escalation.fire_due(inc, now, runbook, paging)  # the 0-minute step, in the same batch
     remediation.on_alert(inc, alert, runbook, remedy, now)
+    if "personal_data" in alert.custom_properties:   # GDPR Article 33: the alert answers the question
+        reminders.from_alert(inc, alert.custom_properties["personal_data"], alert.fired_at, now)
     inc.metrics = {"shard": str(shard)}
     ops = incident_ops(repo, inc, None, runbook, known={mkey: rows.get(mkey)}) + outbox
     try:

@@ -27,6 +27,7 @@ from typing import Any, Callable
 from shared.domain.errors import Conflict, ConcurrencyConflict, InvalidInput, NotFound
 from shared.domain.timeutil import iso
 from shared.ports import Op, Record, RecordStore
+from shared.services.retry import retrying
 from shared.services.repository import decode_doc, encode_doc
 
 MAX_ACTIVE = 100
@@ -112,7 +113,7 @@ class ListRow:
         """Apply `edit` to the active entries under the index row's ETag, in one batch with the item rows
         it writes, the pruning of ended items and the move of old-layout items. Raises
         ConcurrencyConflict after bounded retries."""
-        for _ in range(8):
+        def attempt() -> None:
             rec = store.get(keys=[self.index]).get(self.index)
             stored = entries(rec)
             live = [e for e in stored if e["end"] > iso(now)]
@@ -131,9 +132,5 @@ class ListRow:
                 ops = [op for op in ops if op.key not in gone]
             data = _encode(kept + rowed[PRUNE:])
             index = Op("replace", self.index, data, rec.etag) if rec else Op("insert", self.index, data)
-            try:
-                store.commit(ops=[index, *extra, *ops])
-                return
-            except ConcurrencyConflict:
-                continue
-        raise ConcurrencyConflict(f"{self.noun} are changing too fast; retry")
+            store.commit(ops=[index, *extra, *ops])
+        retrying(attempt, self.noun)

@@ -35,11 +35,11 @@ from shared.services import escalation
 from shared.services.remediation import (ACTION_TIMEOUT_S, LEDGER, VERIFY_EVERY, Remedy, audit, find,
                                          past_actions)
 from shared.services.repository import IncidentRepository, h
+from shared.services.retry import retrying
 from shared.services.schedule import incident_ops
 from shared.services.verification_round import checks
 
 log = logging.getLogger(__name__)
-MAX_ATTEMPTS = 8
 
 
 def lock_key(resource_id: str) -> str:
@@ -145,13 +145,10 @@ def execute(*, repo: IncidentRepository, incident_id: str, rid: str, runbook: Ru
 
     Stands the remediation down, without acting, when its premise changed since it was planned."""
     changed = _premise(repo, incident_id, rid, remedy)
-    for _ in range(MAX_ATTEMPTS):
-        try:
-            p = _claim(repo, incident_id, rid, runbook, remedy, clock.now(), changed)
-            break
-        except ConcurrencyConflict:
-            continue
-    else:
+    try:
+        p = retrying(lambda: _claim(repo, incident_id, rid, runbook, remedy, clock.now(), changed),
+                     f"claim of {rid}", incident=incident_id)
+    except ConcurrencyConflict:
         return False
     if p is None:
         return False
@@ -162,13 +159,11 @@ def execute(*, repo: IncidentRepository, incident_id: str, rid: str, runbook: Ru
         result: ArmResult | str = getattr(resources, p.action)(**p.params, timeout_s=ACTION_TIMEOUT_S)
     except DependencyFailed as e:
         result = str(e)
-    for _ in range(MAX_ATTEMPTS):
-        try:
-            _record(repo, incident_id, rid, result, runbook, clock.now())
-            return True
-        except ConcurrencyConflict:
-            continue
-    log.error("could not record the outcome of %s", rid, extra={"incident_id": incident_id})
+    try:
+        retrying(lambda: _record(repo, incident_id, rid, result, runbook, clock.now()), f"outcome of {rid}",
+                 incident=incident_id)
+    except ConcurrencyConflict:
+        log.error("could not record the outcome of %s", rid, extra={"incident_id": incident_id})
     return True
 
 

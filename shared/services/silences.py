@@ -10,6 +10,7 @@ At most listrow.MAX_ACTIVE silences may be active at once; the layout and its bo
 """
 from __future__ import annotations
 
+import logging
 import uuid
 from datetime import datetime
 from typing import Any
@@ -22,7 +23,10 @@ from shared.domain.timeutil import instant, iso
 from shared.ports import Clock, Record, RecordStore
 from shared.services import listrow
 from shared.services.repository import IncidentRepository, h
+from shared.services.retry import retrying
 from shared.services.schedule import incident_ops
+
+log = logging.getLogger(__name__)
 
 MATCH_KEYS = ("target_resource_id", "alert_rule", "tenant")
 MAX_TENANT = 200     # characters of a tenant name (an incident keeps as many)
@@ -105,18 +109,20 @@ def delete_silence(silence_id: str, actor: str, *, store: RecordStore, clock: Cl
         raise NotFound(f"no silence {silence_id!r}") from None
     repo = IncidentRepository(store)
     released = []
-    for inc, etag in repo.held_by(silence_id):
-        for _ in range(8):
+    for held, _ in repo.held_by(silence_id):
+        def release(incident_id: str = held.id) -> str:
+            inc, etag = repo.load(incident_id)
             now = clock.now()
             if inc.silence and inc.silence["until"] > iso(now):
                 inc.silence = {**inc.silence, "until": iso(now)}
                 inc.record(now, "silenced", actor, f"Silence {silence_id} ended early by {actor}: the ladder starts now")
-            try:
-                store.commit(ops=incident_ops(repo, inc, etag, runbook))
-                released.append(inc.id)
-                break
-            except ConcurrencyConflict:
-                inc, etag = repo.load(inc.id)
+            store.commit(ops=incident_ops(repo, inc, etag, runbook))
+            return inc.id
+        try:
+            released.append(retrying(release, f"release from {silence_id}", incident=held.id))
+        except ConcurrencyConflict:
+            log.warning("incident %s stays held by the ended silence %s until its end time", held.id, silence_id,
+                        extra={"incident_id": held.id})
     return {"deleted": silence_id, "released": released}
 
 

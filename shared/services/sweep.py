@@ -29,6 +29,7 @@ from shared.services import communications, diagnostics, escalation, remediation
 from shared.services.escalation import Paging
 from shared.services.remediation import Remedy
 from shared.services.repository import IncidentRepository, lane_of
+from shared.services.retry import retrying
 from shared.services.schedule import STABILITY, incident_ops
 
 log = logging.getLogger(__name__)
@@ -93,17 +94,26 @@ def sweep(*, store: RecordStore, clock: Clock, runbook: Runbook, paging: Paging 
 def _run_row(repo: IncidentRepository, rec: Record, now: datetime, runbook: Runbook, paging: Paging,
              remedy: Remedy, clock: Clock, report: SweepReport) -> None:
     incident_id, lane = rec.data["incident_id"], rec.data["lane"]
-    for _ in range(8):
-        try:
-            applied, executions = _apply(repo, incident_id, lane, rec, now, runbook, paging, remedy)
-            break
-        except ConcurrencyConflict:
+    row: list[Record] = [rec]
+
+    def attempt() -> tuple[list[str], list[str]] | None:
+        if row[0] is not rec:   # a retry: another writer changed the incident; read the row again
             fresh = repo.store.get(keys=[rec.key]).get(rec.key)
             if fresh is None:
-                return  # another sweep applied it (and moved the row)
-            rec = fresh     # another writer changed the incident: re-read and decide again
-    else:
+                return None     # another sweep applied it (and moved the row)
+            row[0] = fresh
+        try:
+            return _apply(repo, incident_id, lane, row[0], now, runbook, paging, remedy)
+        except ConcurrencyConflict:
+            row[0] = Record(rec.key, rec.data, "")   # marks "read again" for the next attempt
+            raise
+    try:
+        done = retrying(attempt, f"{lane} work of {incident_id}", incident=incident_id)
+    except ConcurrencyConflict:
         return
+    if done is None:
+        return
+    applied, executions = done
     report.applied += [f"{incident_id}:{s}" for s in applied]
     report.skipped += not applied and not executions
     for rid in executions:  # claims, acts on ARM and records, in batches of its own

@@ -136,3 +136,19 @@ def test_the_daily_digest_goes_out_once_per_working_day_with_two_instances(memor
     assert len(digests) == 1
     clock.advance(days=5)                                                            # Saturday: nothing
     assert reminders.daily(store=memory_store, clock=clock, runbook=BOOK) is None
+
+
+def test_an_alert_flagging_personal_data_starts_the_clock_at_its_firing_time(memory_store):
+    clock = FixedClock(datetime(2026, 11, 27, 3, 0, tzinfo=timezone.utc))
+    h = Harness(memory_store, clock, runbook=BOOK)
+    body = metric_alert("pd1", severity="Sev0", custom={"impact": "core", "scope": "all", "personal_data": "true"})
+    fired = body["data"]["essentials"]["firedDateTime"]
+    inc = h.alert(body)["incident_id"]
+    breach = h.show(inc)["breach"]
+    assert breach["personal_data"] is True
+    aware = datetime.fromisoformat(breach["aware_at"].replace("Z", "+00:00"))
+    assert aware == min(datetime.fromisoformat(fired.replace("Z", "+00:00")), clock.now())
+    assert datetime.fromisoformat(breach["deadline"].replace("Z", "+00:00")) - aware == timedelta(hours=72)
+    no = h.alert(metric_alert("pd2", severity="Sev3", target="x", rule="r2",
+                              custom={"personal_data": "no"}))["incident_id"]
+    assert h.show(no)["breach"]["personal_data"] is False

@@ -156,3 +156,49 @@ def test_a_sev2_with_external_impact_drafts_the_customer_email_at_once(memory_st
     drafts = [r.data["incident_id"] for r in memory_store.scan(start="out|", end="out}").records
               if r.data.get("kind") == "customer email draft"]
     assert drafts == [made["id"]] and made["communications"]["external"] and not quiet["communications"]["external"]
+
+
+def test_the_promised_update_is_reminded_before_it_is_due_and_marked_overdue(memory_store, clock, fakes):
+    slack, teams, jira, page = fakes
+    h = Harness(memory_store, clock, runbook=BOOK, receivers=receivers(*fakes))
+    inc = sev1(h)
+    h.tick()
+    h.command("acknowledge", inc, {}, actor="alice")
+    shown = h.command("set_status", inc, {"phase": "investigating", "message": "looking"}, actor="alice")
+    due = shown["communications"]["public"]["next_update_due"]
+    h.run_for(1)
+    [public] = page.incidents.values()
+    assert "update within 30 minutes" in public["incident_updates"][0]["body"]   # the runbook's cadence, SEV-1
+    h.run_for(23)
+    assert not [m for m in slack.messages if "update" in m.text.lower() and "due" in m.text.lower()]
+    h.run_for(2)                                             # 5 minutes before the promised update
+    [reminder] = [m for m in slack.messages if due[:16] in m.text and "alice" in m.text]
+    assert "cto" in reminder.text.lower() or "(cto)" in reminder.text       # the CTO step's people too (SEV-1)
+    h.run_for(5)
+    events = [e["text"] for e in h.show(inc)["timeline"] if e["kind"] == "public-status"]
+    assert any(t.startswith("Public update overdue") for t in events)
+    h.command("set_status", inc, {"phase": "identified", "message": "found it"}, actor="alice")
+    h.run_for(20)                                            # a new promise: no overdue for it yet
+    assert sum(t.startswith("Public update overdue") for t in
+               (e["text"] for e in h.show(inc)["timeline"] if e["kind"] == "public-status")) == 1
+
+
+def test_a_receiver_down_for_an_hour_loses_nothing_and_gets_nothing_twice(memory_store, clock, fakes):
+    slack, teams, jira, page = fakes
+    h = Harness(memory_store, clock, runbook=BOOK, receivers=receivers(*fakes, webhook=True))
+    slack.fail_next(10_000, status=503)
+    inc = sev1(h)
+    h.tick()
+    h.command("acknowledge", inc, {}, actor="alice")
+    h.command("set_status", inc, {"phase": "identified", "message": "found it"}, actor="alice")
+    h.run_for(60)
+    assert slack.messages == []
+    with slack.lock:
+        slack._faults.clear()                                                      # Slack is back
+    h.run_for(15)
+    texts = [m.text for m in slack.messages]
+    assert texts and len(texts) == len(set(texts))                                # nothing twice
+    queued = len([e for e in h.show(inc)["timeline"] if e["kind"] == "delivery" and e["text"].startswith("Chat")
+                  and "delivered" in e["text"] and "not sent" not in e["text"]])
+    assert queued == len(texts) and memory_store.scan(start="out|chat|", end="out|chat}").records == []
+    assert "INCIDENT:" in texts[0]                                                 # still in the order written
