@@ -11,9 +11,12 @@ import os
 import signal
 import sys
 import time
-from typing import Any, Callable, Iterable
+from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 from devhost import keys, logs, settings
+
+if TYPE_CHECKING:
+    from devhost.server import Route, Timer
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
@@ -75,7 +78,8 @@ def problems(app, environ) -> list[str]:
     except PolicyError as e:
         found.append(str(e))
     routes, timers = discover(app, environ)
-    return found + [f"function {f.name} is in error: {f.error}" for f in (*routes, *timers) if f.error]
+    functions: tuple[Route | Timer, ...] = (*routes, *timers)
+    return found + [f"function {f.name} is in error: {f.error}" for f in functions if f.error]
 
 
 def parser() -> argparse.ArgumentParser:

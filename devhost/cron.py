@@ -116,7 +116,7 @@ def plan(cron: Cron, clock, scale: float, pending: datetime | None = None) -> Pl
     due_at = pending if fire else None
     if pending is None or fire:
         pending = cron.next_after(now)
-    later = cron.next_after(due_at) if fire else None
+    later = cron.next_after(due_at) if due_at is not None else None  # set exactly when it fires
     past_due = later is not None and later <= now
     wait = None if pending is None else max(0.0, (pending - now).total_seconds() / scale)
     return Plan(fire, past_due, due_at, pending, wait)
@@ -132,6 +132,7 @@ def run_schedule(cron: Cron, clock, scale: float, stop: threading.Event,
     while True:
         p = plan(cron, clock, scale, pending)
         if p.fire:
+            assert p.due_at is not None  # a plan that fires carries its occurrence
             fire(p.past_due, p.due_at, p.pending)
         if (pending := p.pending) is None:
             log.warning("schedule %r has no further occurrence", cron.expression)

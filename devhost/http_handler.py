@@ -9,12 +9,15 @@ import logging
 import sys
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import TYPE_CHECKING, Any, Sequence
 from urllib.parse import parse_qsl, urlsplit
 
 import azure.functions as func
 
 from devhost import keys
+
+if TYPE_CHECKING:
+    from devhost.server import Host
 
 log = logging.getLogger("devhost.server")
 access_log = logging.getLogger("devhost.access")
@@ -27,6 +30,7 @@ UNAUTHORIZED = ("this function needs the function key: send it in the x-function
 
 class Server(ThreadingHTTPServer):
     daemon_threads = True
+    devhost: Host  # set by the Host that owns this server, before it serves
     request_queue_size = 1024  # the listen backlog: bursts of connections wait, none is reset (default 5)
 
     def handle_error(self, request, client_address) -> None:
@@ -45,9 +49,11 @@ def _content_type(mimetype: str, charset: str) -> str:
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     _consumed = False
+    server: Server  # the handler only ever serves a devhost Server
 
     def setup(self) -> None:
-        self.timeout = self.server.devhost.read_timeout  # applies to every read on this connection
+        # typeshed declares `timeout` a ClassVar; StreamRequestHandler.setup reads it per instance
+        self.timeout = self.server.devhost.read_timeout  # type: ignore[misc]  # applies to every read on this connection
         super().setup()
 
     def _handle(self) -> None:
@@ -80,7 +86,7 @@ class Handler(BaseHTTPRequestHandler):
         matches = [(r, p) for r in host.routes if (p := r.match(path)) is not None]
         chosen = next(((r, p) for r, p in matches if not r.methods or self.command in r.methods), None)
         if chosen is None and matches:
-            allowed = ", ".join(sorted(set().union(*(r.methods for r, _ in matches))))
+            allowed = ", ".join(sorted(set().union(*(r.methods for r, _ in matches if r.methods))))
             return self._error(405, "method_not_allowed", f"{PREFIX}{path} takes {allowed}",
                                [("Allow", allowed)])
         if chosen is None:
@@ -99,7 +105,7 @@ class Handler(BaseHTTPRequestHandler):
                                f"the request body did not arrive within {host.read_timeout:g} s")
         if body is None:
             return self._error(413, "payload_too_large", "request body over 100 MiB")
-        headers = {k: ", ".join(self.headers.get_all(k)) for k in self.headers.keys()}
+        headers = {k: ", ".join(self.headers.get_all(k, [])) for k in self.headers.keys()}
         request = func.HttpRequest(self.command, f"http://{self.headers.get('Host', host.address)}{self.path}",
                                    headers=headers, params=dict(query), route_params=route_params, body=body)
         try:
@@ -145,7 +151,7 @@ class Handler(BaseHTTPRequestHandler):
             raise ValueError("body shorter than announced")
         return data
 
-    def _error(self, status: int, code: str, message: str, headers: list[tuple[str, str]] = ()) -> int:
+    def _error(self, status: int, code: str, message: str, headers: Sequence[tuple[str, str]] = ()) -> int:
         body = json.dumps({"error": code, "message": message}).encode()
         return self._send(status, body, [("Content-Type", "application/json; charset=utf-8"), *headers])
 

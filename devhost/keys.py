@@ -11,8 +11,11 @@ import re
 import secrets
 import tempfile
 from pathlib import Path
-from typing import Iterable, Mapping, MutableMapping
+from typing import TYPE_CHECKING, Iterable, Mapping, MutableMapping
 from urllib.parse import unquote_plus
+
+if TYPE_CHECKING:
+    from email.message import Message
 
 HEADER = "x-functions-key"
 PARAM = "code"
@@ -63,7 +66,7 @@ def _kept(path: Path) -> tuple[str, str]:
             os.unlink(tmp)
 
 
-def presented(headers: Mapping[str, str], query: Iterable[tuple[str, str]]) -> str | None:
+def presented(headers: Mapping[str, str] | Message, query: Iterable[tuple[str, str]]) -> str | None:
     """The key a request presents: the header when present (trimmed), else the first `code`."""
     value = headers.get(HEADER)
     if value is not None:
@@ -72,7 +75,9 @@ def presented(headers: Mapping[str, str], query: Iterable[tuple[str, str]]) -> s
 
 
 def valid(given: str | None, key: str) -> bool:
-    return bool(given) and hmac.compare_digest(given.encode("utf-8", "surrogateescape"), key.encode())
+    if not given:
+        return False
+    return hmac.compare_digest(given.encode("utf-8", "surrogateescape"), key.encode())
 
 
 # A query parameter, in a request target or anywhere in a log line.

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from devhost import __main__ as devhost_main
 from devhost import settings
-from devhost.azurite import ROOT
+from devhost.azurite import ROOT, Azurite
 from devhost.store import SharedAzurite, StoreError, scratch
 
 SAMPLE = Path(__file__).resolve().parent / "sample-alert.json"
@@ -44,11 +44,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.time_scale <= 0:
         parser().error("--time-scale must be positive")
     devhost_main.install_signals()  # before Azurite starts: a signal now still stops it
-    store = None
+    store: Azurite | SharedAzurite | None = None
     try:
         settings.load()  # local.settings.json, if the developer made one
         if args.time_scale != 1:
             store = scratch()
+            assert store.proc is not None  # scratch() started it
             os.environ["TABLES_ENDPOINT"] = ""  # set, so that local.settings.json does not fill it in
             os.environ["TABLES_CONNECTION_STRING"] = store.connection_string
             print(f"Azurite on 127.0.0.1:{store.port}, in memory (pid {store.proc.pid}): the store of this "

@@ -14,11 +14,13 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
-from typing import Any, Callable, Mapping, MutableMapping
+from typing import Any, Callable, Mapping, MutableMapping, cast
 from urllib.parse import unquote
 
 import azure.functions as func
 from azure.functions.decorators.constants import HTTP_TRIGGER, TIMER_TRIGGER
+from azure.functions.decorators.http import HttpTrigger
+from azure.functions.decorators.timer import TimerTrigger
 from azure.functions.timer import TimerRequest
 
 from devhost import cron, keys, settings
@@ -101,18 +103,22 @@ def discover(app: func.FunctionApp,
     routes, timers = [], []
     for f in app.get_functions():
         trigger, name, fn = f.get_trigger(), f.get_function_name(), f.get_user_function()
+        # get_functions() validated every function: each has its trigger, and a name (its own or the def's)
+        assert trigger is not None and name is not None
         error = _signature_error(fn, trigger.name)
         if trigger.type == HTTP_TRIGGER:
-            methods = frozenset(str(getattr(m, "value", m)).upper() for m in trigger.methods or ()) or None
-            auth = str(getattr(trigger.auth_level, "value", trigger.auth_level or "function")).lower()
-            routes.append(Route(name, trigger.route, methods, auth, trigger.name, fn, error))
+            http = cast(HttpTrigger, trigger)  # what the type says; the route was filled in by get_functions()
+            methods = frozenset(str(getattr(m, "value", m)).upper() for m in http.methods or ()) or None
+            auth = str(getattr(http.auth_level, "value", http.auth_level or "function")).lower()
+            routes.append(Route(name, cast(str, http.route), methods, auth, http.name, fn, error))
         elif trigger.type == TIMER_TRIGGER:
+            timer = cast(TimerTrigger, trigger)  # what the type says
             schedule = None
             try:
-                schedule = cron.Cron.parse(cron.resolve(trigger.schedule, values))
+                schedule = cron.Cron.parse(cron.resolve(timer.schedule, values))
             except ValueError as e:
                 error = error or str(e)
-            timers.append(Timer(name, trigger.schedule, trigger.name, fn, bool(trigger.run_on_startup),
+            timers.append(Timer(name, timer.schedule, timer.name, fn, bool(timer.run_on_startup),
                                 schedule if error is None else None, error))
         else:
             log.warning("function %s: %s triggers are not served by the local host", name, trigger.type)
@@ -162,7 +168,8 @@ class Host:
     @property
     def errors(self) -> list[tuple[str, str]]:
         """(function name, why it cannot run) for each function in error."""
-        return [(f.name, f.error) for f in (*self.routes, *self.timers) if f.error]
+        functions: tuple[Route | Timer, ...] = (*self.routes, *self.timers)
+        return [(f.name, f.error) for f in functions if f.error]
 
     def stop(self) -> None:
         self._stop.set()

@@ -15,6 +15,7 @@ import os
 import socket
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TextIO
 
 from devhost.azurite import Azurite, answers, connection_string, free_port, running, stop_group
 
@@ -30,13 +31,15 @@ class SharedAzurite:
 
     def __init__(self, folder: str | Path, port: int = 10002):
         self.folder, self.preferred = Path(folder).resolve(), port
-        self.port = self.pid = None
+        self.port: int | None = None
+        self.pid: int | None = None
         self.joined = False
         self._own: Azurite | None = None
-        self._users = None
+        self._users: TextIO | None = None
 
     @property
     def connection_string(self) -> str:
+        assert self.port is not None  # read after open()
         return connection_string(self.port)
 
     def describe(self) -> str:
@@ -60,6 +63,7 @@ class SharedAzurite:
             port = self.preferred if self.preferred and _free(self.preferred) else free_port()
             self._own = Azurite(port=port, location=str(self.folder))
             self._own.start()
+            assert self._own.proc is not None  # start() launched it
             self.pid, self.port = self._own.proc.pid, port
             tmp = self.folder / f".{STATE}.{os.getpid()}"
             tmp.write_text(json.dumps({"pid": self.pid, "port": port}))

@@ -23,8 +23,10 @@ def add_override(req: func.HttpRequest) -> func.HttpResponse:
 
 @bp.route(route="oncall/overrides/{oid}", methods=["DELETE"], auth_level=FUNCTION)
 def remove_override(req: func.HttpRequest) -> func.HttpResponse:
-    return http.authorized(req, "remove_override", lambda: oncall.remove_override(
-        req.route_params["oid"], store=b.store(), clock=b.clock()) or {"deleted": req.route_params["oid"]})
+    def remove() -> dict[str, str]:
+        oncall.remove_override(req.route_params["oid"], store=b.store(), clock=b.clock())
+        return {"deleted": req.route_params["oid"]}
+    return http.authorized(req, "remove_override", remove)
 
 
 @bp.route(route="silences", methods=["GET"], auth_level=FUNCTION)

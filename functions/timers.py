@@ -59,6 +59,6 @@ def retention(timer: func.TimerRequest) -> None:
 def review_reminders(timer: func.TimerRequest) -> None:
     """The daily digest of reviews and action items due or overdue (09:00 calendar time, working days)."""
     from shared.services.reminders import daily
-    text = daily(store=b.store(), clock=b.clock(), runbook=b.runbook())
+    text = daily(store=b.store(), clock=b.clock(), runbook=b.runbook(), tickets=b.receivers().tickets)
     if text:
         log.info("review digest posted: %d lines", text.count("\n") + 1)

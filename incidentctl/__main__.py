@@ -12,7 +12,7 @@ import sys
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import redirect_stderr, redirect_stdout
 from datetime import datetime
-from typing import Any, TextIO
+from typing import Any, TextIO, cast
 
 from incidentctl import aftercare, completion, render
 from incidentctl.args import ANSWERS, parse, parser
@@ -41,7 +41,8 @@ def default_actor(env: Mapping[str, str]) -> str:
 
 def run(args: argparse.Namespace, api: ApiClient, actor: str) -> tuple[Any, Renderer]:
     """Call the API for one subcommand; return its answer and how to render it."""
-    c, ident = args.command, getattr(args, "id", None)
+    # ident: every subcommand that reads it has an `id` positional
+    c, ident = args.command, cast(str, getattr(args, "id", None))
     if c == "list":
         return (api.list_incidents(status=args.status, severity=args.severity, since=args.since, limit=args.limit),
                 render.incidents)

@@ -231,7 +231,8 @@ class ApiClient:
             return _text(resp)
         data = _json(resp)
         if resp.status_code >= 400:
-            error = data.get("error") if isinstance(data, dict) and isinstance(data.get("error"), str) else ""
+            found = data.get("error") if isinstance(data, dict) else None
+            error = found if isinstance(found, str) else ""
             raise ApiError(resp.status_code, _reason(resp), _message(resp, data), error=error, method=method,
                            url=url, retry_after=resp.headers.get("Retry-After", ""),
                            challenge=resp.headers.get("WWW-Authenticate", ""))

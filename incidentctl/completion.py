@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import re
 from dataclasses import dataclass, field
+from typing import cast
 
 PROG = "incidentctl"
 
@@ -56,7 +57,7 @@ def tree(p: argparse.ArgumentParser, path: list[str] | None = None, help: str = 
             takes_value = a.nargs != 0
             node.options.append(Option(list(a.option_strings), _plain(a.help), takes_value,
                                        [str(c) for c in a.choices or []], isinstance(a, argparse._AppendAction),
-                                       (a.metavar or a.dest).lower()))
+                                       cast(str, a.metavar or a.dest).lower()))  # no option has a tuple metavar
         else:
             node.positionals.append(Positional(a.dest, [str(c) for c in a.choices or []], a.nargs in ("+", "*")))
     return node

@@ -8,11 +8,18 @@ from __future__ import annotations
 
 import threading
 import tomllib
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from shared.config import Settings
 from shared.domain.errors import PolicyError
 from shared.domain.policy import Runbook
+
+if TYPE_CHECKING:  # the port types only: nothing more is imported at run time (cold start)
+    from shared.ports import AzureAlerts, Chat, Clock, CloudResources, Observers, Pager, RecordStore, \
+        Tickets, StatusPage, TokenVerifier
+    from shared.services.comms_delivery import Receivers
+    from shared.services.escalation import Paging
+    from shared.services.remediation import Remedy
 
 _lock = threading.RLock()
 _overrides: dict[str, Any] = {}
@@ -63,8 +70,8 @@ def configuration_errors() -> list[str]:
     return errors
 
 
-def clock():
-    def build():
+def clock() -> Clock:
+    def build() -> Clock:
         from shared.adapters.clock import SystemClock
         return SystemClock()
     return _get("clock", build)
@@ -95,13 +102,13 @@ def runbook() -> Runbook:
                                                        core_ids=settings().core_resource_ids))
 
 
-def receivers():
+def receivers() -> Receivers:
     """Chat (Slack Web API when SLACK_BOT_TOKEN and SLACK_CHANNEL are set, else the Slack webhook; and
     Teams), Jira and Statuspage, each when configured. One attempt per call: the outbox reschedules."""
-    def build():
+    def build() -> Receivers:
         from shared.services.comms_delivery import Receivers
         s = settings()
-        chats: list = []
+        chats: list[Chat] = []
         if s.slack_bot_token and s.slack_channel:
             from shared.adapters.notify.slack import SlackWebApiChat
             chats.append(SlackWebApiChat(token=s.slack_bot_token, channel=s.slack_channel, api_url=s.slack_api_url,
@@ -112,7 +119,8 @@ def receivers():
         if s.teams_webhook_url:
             from shared.adapters.notify.teams import TeamsWorkflowChat
             chats.append(TeamsWorkflowChat(webhook_url=s.teams_webhook_url, timeout_s=4.0))
-        tickets = page = None
+        tickets: Tickets | None = None
+        page: StatusPage | None = None
         if s.jira_base_url and s.jira_api_token:
             from shared.adapters.notify.jira import JiraTickets
             tickets = JiraTickets(base_url=s.jira_base_url, user=s.jira_user, api_token=s.jira_api_token,
@@ -126,8 +134,8 @@ def receivers():
     return _get("receivers", build)
 
 
-def store():
-    def build():
+def store() -> RecordStore:
+    def build() -> RecordStore:
         from shared.adapters.tables.store import TableRecordStore
         s = settings()
         return TableRecordStore.from_settings(connection_string=s.tables_connection_string,
@@ -139,8 +147,8 @@ def core() -> dict[str, str]:
     return settings().core_resource_ids
 
 
-def pager():
-    def build():
+def pager() -> Pager:
+    def build() -> Pager:
         from shared.adapters.notify.pagerduty import PagerDutyPager
         s = settings()
         # one attempt per call: the outbox reschedules a failed page, so no timer ever sleeps
@@ -149,7 +157,7 @@ def pager():
     return _get("pager", build)
 
 
-def paging():
+def paging() -> Paging:
     """Per call (overrides are read lazily, at most once, when a step fires)."""
     from shared.services.escalation import Paging
     from shared.services.oncall import load_overrides
@@ -157,10 +165,10 @@ def paging():
                   load_overrides=lambda: load_overrides(store()))
 
 
-def resources():
+def resources() -> CloudResources | None:
     """The ARM adapter, built on first use (azure.mgmt is imported only when a playbook runs). It carries
     the observers (below): the sweep hands diagnostics and verification this object only."""
-    def build():
+    def build() -> CloudResources | None:
         s = settings()
         if not s.azure_subscription_id:
             return None
@@ -170,12 +178,12 @@ def resources():
     return _get("resources", build)
 
 
-def observers():
+def observers() -> Observers:
     """What diagnostics and verification read besides ARM (shared.ports.Observers): the runbook's
     Application Insights query (LOG_ANALYTICS_WORKSPACE_ID), the API's Requests metric (through ARM),
     the health URL and smoke tests. Each part is None or empty when its settings are unset; no SDK is
     imported until a query runs."""
-    def build():
+    def build() -> Observers:
         from shared.ports import Observers
         s = settings()
         logs = metrics = http = None
@@ -194,9 +202,9 @@ def observers():
     return _get("observers", build)
 
 
-def alerts():
+def alerts() -> AzureAlerts | None:
     """The Alerts Management adapter (reconciliation, alert state), or None without AZURE_SUBSCRIPTION_ID."""
-    def build():
+    def build() -> AzureAlerts | None:
         s = settings()
         if not s.azure_subscription_id:
             return None
@@ -205,11 +213,11 @@ def alerts():
     return _get("alerts", build)
 
 
-def authorizer():
+def authorizer() -> TokenVerifier | None:
     """The Entra ID token verifier (shared/adapters/auth/entra.py), or None when AUTH_TENANT_ID and
     AUTH_AUDIENCE are unset: then the function keys are the only gate. Built once per worker, so its
     signing-key cache is shared by every request."""
-    def build():
+    def build() -> TokenVerifier | None:
         s = settings()
         if not s.entra_auth:
             return None
@@ -219,7 +227,7 @@ def authorizer():
     return _get("authorizer", build)
 
 
-def remedy():
+def remedy() -> Remedy:
     from shared.services.remediation import Remedy
     s = settings()
     return Remedy(core=s.core_resource_ids, env_mode=s.remediation_mode, resources=resources)

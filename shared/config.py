@@ -241,7 +241,7 @@ def _auth_errors(env: Mapping[str, str], unresolved: set[str]) -> list[str]:
     without both, an OpenID configuration that is not https (loopback http is for tests)."""
     tenant, audience = _value(env, "AUTH_TENANT_ID"), _audiences(_value(env, "AUTH_AUDIENCE"))
     webhook, config_url = _value(env, "ALERT_WEBHOOK_AUTH").lower(), _value(env, "AUTH_OPENID_CONFIG_URL")
-    errors = []
+    errors: list[str] = []
     if {"AUTH_TENANT_ID", "AUTH_AUDIENCE", "ALERT_WEBHOOK_AUTH", "AUTH_OPENID_CONFIG_URL"} & unresolved:
         return errors
     if bool(tenant) != bool(audience):

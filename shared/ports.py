@@ -315,7 +315,8 @@ class Ticket:
 
 class Tickets(Protocol):
     def find(self, *, incident_id: str) -> Sent:
-        """The incident's ticket, looked up by its label (ref "" and ok when there is none)."""
+        """The incident's ticket, looked up by its label (ref "" and ok when there is none). An action item's
+        issue is found the same way, by its own label "<incident id>-<item id>"."""
 
     def create(self, *, ticket: Ticket) -> Sent:
         """Create the ticket. ref: its key."""
@@ -325,6 +326,14 @@ class Tickets(Protocol):
     def transition(self, *, key: str, name: str) -> Delivery:
         """Apply the workflow transition named `name` (case-insensitive). 404 when the issue has no such
         transition now (already done, or another workflow): the detail names the ones it has."""
+
+    def link(self, *, inward: str, outward: str, kind: str = "Relates") -> Delivery:
+        """Link two issues with the link type named `kind`. Linking them again is harmless: Jira answers a
+        link that already exists as created, and adds nothing (so a lost answer may simply be retried)."""
+
+    def status(self, *, key: str) -> Sent:
+        """The issue's workflow status. ref: its status category key ("new", "indeterminate", "done"), or the
+        status name when the answer has no category; the detail names the status. 404 when the issue is gone."""
 
 
 PublicPhase = Literal["investigating", "identified", "monitoring", "resolved"]

@@ -206,7 +206,7 @@ class Incident:
         if self.state == "acknowledged":
             return False
         self.state, self.acknowledged_at, self.acknowledged_by = "acknowledged", now, actor
-        self.record(now, "acknowledged", actor, message or f"Acknowledged by {actor}")
+        self.record(now, "acknowledged", actor, f"Acknowledged by {actor}" + (f": {message}" if message else ""))
         return True
 
     def resolve(self, actor: str, now: datetime, message: str = "", *, runbook: "Runbook") -> bool:
@@ -216,7 +216,7 @@ class Incident:
             return False
         self.state, self.phase, self.resolved_at = "resolved", "resolved", now
         self.monitoring_since = None
-        self.record(now, "resolved", actor, message or f"Resolved by {actor}")
+        self.record(now, "resolved", actor, f"Resolved by {actor}" + (f": {message}" if message else ""))
         self._start_review(now, runbook)
         return True
 

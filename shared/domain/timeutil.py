@@ -2,10 +2,17 @@
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from typing import overload
 
 from shared.domain.errors import InvalidInput
 
 
+@overload
+def iso(t: datetime) -> str: ...
+@overload
+def iso(t: None) -> None: ...
+@overload
+def iso(t: datetime | None) -> str | None: ...
 def iso(t: datetime | None) -> str | None:
     if t is None:
         return None
@@ -18,6 +25,13 @@ def parse_iso(value: str | None) -> datetime | None:
         return None
     t = datetime.fromisoformat(value.replace("Z", "+00:00"))
     return t.replace(tzinfo=timezone.utc) if t.tzinfo is None else t.astimezone(timezone.utc)
+
+
+def parse_stored(value: str) -> datetime:
+    """parse_iso of a time the app wrote itself and always sets (a due time, an expiry, a lock's end)."""
+    parsed = parse_iso(value)
+    assert parsed is not None, "a time the app always sets is blank"
+    return parsed
 
 
 MAX_INSTANT = 64  # characters: the longest ISO-8601 date-time worth reading, with room for spaces

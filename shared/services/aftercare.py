@@ -1,12 +1,14 @@
 """After the fire (runbook section 6, and the Security Breach playbook's GDPR step): the review record,
 the post-mortem draft, and the personal-data breach clock.
 
-    record_review   POST incidents/{id}/pir: the meeting, the report link, the root cause, action items
+    record_review   POST incidents/{id}/pir: the meeting, the report link, the root cause, action items (each
+                    new one queued as a Jira issue of its own: comms_delivery._item)
     postmortem      GET incidents/{id}/postmortem: the runbook's report template, pre-filled (Markdown or JSON)
     record_breach   POST incidents/{id}/breach: personal data yes/no, awareness time, the notification
 """
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from shared.domain import postmortem as pm
@@ -17,6 +19,7 @@ from shared.domain.policy import Runbook
 from shared.domain.review import Review
 from shared.domain.timeutil import instant
 from shared.ports import Clock, Op, RecordStore
+from shared.services import outbox
 from shared.services.commands import _change
 from shared.services.repository import IncidentRepository
 
@@ -25,18 +28,31 @@ BREACH_FIELDS = ("personal_data", "aware_at", "notified_at", "authority", "refer
 
 def record_review(incident_id: str, body: dict[str, Any], actor: str, *, store: RecordStore, clock: Clock,
                   runbook: Runbook) -> dict[str, Any]:
-    """Apply a review record to a resolved incident; repeating it changes nothing. Raises InvalidInput
-    (naming the JSON path), NotFound, Conflict (open incident, a transition the review's status forbids)."""
+    """Apply a review record to a resolved incident; repeating it changes nothing. Each action item it adds
+    (open) is queued in the same batch as a Jira issue of its own, delivered after the incident's ticket.
+    Raises InvalidInput (naming the JSON path), NotFound, Conflict (open incident, a transition the review's
+    status forbids)."""
     fields = {k: v for k, v in body.items() if k != "actor"}
 
     def apply(inc: Incident) -> list[Op]:
         now = clock.now()
-        review, events = Review.from_incident(inc, runbook).record(fields, now=now, calendar=runbook.calendar)
+        before = Review.from_incident(inc, runbook)
+        review, events = before.record(fields, now=now, calendar=runbook.calendar)
         inc.pir = review.to_dict()
         for kind, text in events:
             inc.record(now, kind, actor, text)
-        return []
+        return item_messages(inc, before, review, now)
     return _change(incident_id, apply, store=store, runbook=runbook)
+
+
+def item_messages(inc: Incident, before: Review, after: Review, now: datetime) -> list[Op]:
+    """One ticket message per action item `after` adds (open ones: an item recorded as already done needs no
+    issue). The outbox delivers it after the incident's earlier ticket messages; without Jira it is recorded
+    as not sent."""
+    known = {i.id for i in before.items}
+    return [outbox.message(now, inc, channel="ticket", action="item", text=i.text, fields={
+        "item_id": i.id, "owner": i.owner, "due": i.due or "", "opener": False, "kind": "action item",
+        "what": f"Jira action item {i.id}"}) for i in after.items if i.id not in known and i.status == "open"]
 
 
 def postmortem(incident_id: str, *, store: RecordStore, clock: Clock, runbook: Runbook) -> dict[str, Any]:

@@ -4,6 +4,9 @@ Each receiver gets one attempt per message per tick (the outbox owns the retry s
 receiver created is kept as a reference row of its own (`ref|<incident>|<receiver>`: the Slack thread,
 the Jira key, the Statuspage incident), never in the incident, so delivery never needs its ETag.
 
+An action item of the post-incident review becomes an issue of its own (`ref|<incident>|jira-<item id>`,
+labelled `<incident id>-<item id>`), linked to the incident's ticket, which is created first when missing.
+
 A create whose answer was lost must not create twice. Before creating, the sender writes a marker
 (`creating`, with the message id) on the reference row with an insert that fails when another sender
 wrote one first; a marker left by a create that may have happened (the same message retried, or a
@@ -20,11 +23,13 @@ from typing import Any, Mapping
 from shared.domain.errors import ConcurrencyConflict
 from shared.domain.timeutil import iso, parse_iso
 from shared.ports import Chat, ChatPost, Delivery, PublicUpdate, Record, Sent, StatusPage, Ticket, Tickets
-from shared.services.repository import IncidentRepository
+from shared.services.repository import IncidentRepository, ref_key
 
 MARKER_FRESH = timedelta(minutes=2)   # another sender's create in flight: wait this long before looking it up
 SETTLE = timedelta(seconds=60)         # a create without an answer is looked up this long after it
 WAIT_S = 30.0                          # a message that waits for another sender's create tries again after this
+REFS_PAGE = 20                         # IncidentRepository.refs reads one page of this many rows
+LINK = "Relates"                       # the Jira link type between an action item's issue and the incident's ticket
 NOT_CONFIGURED = {
     "chat": "no chat receiver is configured (SLACK_WEBHOOK_URL, SLACK_BOT_TOKEN with SLACK_CHANNEL, or "
             "TEAMS_WEBHOOK_URL)",
@@ -64,12 +69,27 @@ def send(data: dict[str, Any], receivers: Receivers, repo: IncidentRepository, n
     ticket comment made before its transition) is kept in it so a retry repeats nothing."""
     channel = data["channel"]
     if channel == "chat":
-        return _chat(data, receivers, repo, refs)
+        return _chat(data, receivers, repo, _complete(refs, repo, data, [c.name for c in receivers.chats]))
     if channel == "ticket":
         assert receivers.tickets is not None
-        return _ticket(data, receivers.tickets, receivers.done_transition, repo, refs, now)
+        if data["action"] == "item":
+            refs = _complete(refs, repo, data, ["jira", f"jira-{data['item_id']}"])
+            return _item(data, receivers.tickets, repo, refs, now, receivers.base_url)
+        return _ticket(data, receivers.tickets, receivers.done_transition, repo, _complete(refs, repo, data, ["jira"]),
+                       now)
     assert receivers.status_page is not None
-    return _status(data, receivers, repo, refs, now)
+    return _status(data, receivers, repo, _complete(refs, repo, data, ["statuspage"]), now)
+
+
+def _complete(refs: dict[str, Record], repo: IncidentRepository, data: Mapping[str, Any], names: list[str]
+              ) -> dict[str, Record]:
+    """`refs` with the references this message needs read by key when the page of them was full: with an
+    issue per action item, an incident may have more reference rows than one page holds."""
+    missing = [n for n in names if n not in refs]
+    if len(refs) < REFS_PAGE or not missing:
+        return refs
+    got = repo.store.get(keys=[ref_key(data["incident_id"], n) for n in missing])
+    return {**refs, **{n: got[ref_key(data["incident_id"], n)] for n in missing if ref_key(data["incident_id"], n) in got}}
 
 
 # ---- chat ---------------------------------------------------------------------------------------
@@ -81,7 +101,9 @@ def _chat(data: dict[str, Any], receivers: Receivers, repo: IncidentRepository, 
                     text=data["text"], ticket=str(refs.get("jira", _NONE).data.get("ref") or ""),
                     link=f"{receivers.base_url}/api/incidents/{data['incident_id']}" if receivers.base_url else "",
                     facts=tuple(tuple(f) for f in json.loads(data.get("facts") or "[]")))  # type: ignore[misc]
-    notes, history, failed = [], [], None
+    notes: list[str] = []
+    history: list[str] = []
+    failed: Delivery | None = None
     for chat in receivers.chats:
         if chat.name not in left:
             continue
@@ -112,14 +134,20 @@ def _chat(data: dict[str, Any], receivers: Receivers, repo: IncidentRepository, 
 
 # ---- the ticket ---------------------------------------------------------------------------------
 
-def _ticket(data: dict[str, Any], tickets: Tickets, transition: str, repo: IncidentRepository,
-            refs: dict[str, Record], now: datetime) -> Delivery:
+def _incident_ticket(data: dict[str, Any], tickets: Tickets, repo: IncidentRepository, refs: dict[str, Record],
+                     now: datetime, description: str) -> tuple[str, str] | Delivery:
+    """The incident's ticket, created first when the message is the first to need it."""
     incident_id = data["incident_id"]
     ticket = Ticket(incident_id=incident_id, summary=str(data.get("summary") or f"[{data['severity']}] {incident_id}"),
-                    description=data["text"], severity=data["severity"],
+                    description=description, severity=data["severity"],
                     labels=tuple(str(data.get("labels") or f"incident {data['severity']} {incident_id}").split()))
-    got = _ensure(repo, refs, "jira", data, now, find=lambda: tickets.find(incident_id=incident_id),
-                  create=lambda: tickets.create(ticket=ticket))
+    return _ensure(repo, refs, "jira", data, now, find=lambda: tickets.find(incident_id=incident_id),
+                   create=lambda: tickets.create(ticket=ticket))
+
+
+def _ticket(data: dict[str, Any], tickets: Tickets, transition: str, repo: IncidentRepository,
+            refs: dict[str, Record], now: datetime) -> Delivery:
+    got = _incident_ticket(data, tickets, repo, refs, now, data["text"])
     if isinstance(got, Delivery):
         return got
     key, created = got
@@ -137,6 +165,38 @@ def _ticket(data: dict[str, Any], tickets: Tickets, transition: str, repo: Incid
         return Delivery(ok=True, attempts=d.attempts + 1, status=200, detail=f"{key}: comment added; "
                         + ("transition " + transition if d.ok else f"no transition {transition!r} ({d.detail})"))
     return Delivery(ok=True, attempts=1, status=201, detail=f"{key}: comment added")
+
+
+def _item(data: dict[str, Any], tickets: Tickets, repo: IncidentRepository, refs: dict[str, Record], now: datetime,
+          base_url: str) -> Delivery:
+    """An action item's issue: created once (found again by its label after a lost answer), then linked to the
+    incident's ticket; `linked` is kept in the message so a retry repeats nothing."""
+    incident_id, item = data["incident_id"], str(data["item_id"])
+    got = _incident_ticket(data, tickets, repo, refs, now, f"{data['summary']}\n\nOpened for its action item {item}.")
+    if isinstance(got, Delivery):
+        return got
+    key = got[0]
+    label = f"{incident_id}-{item}"
+    lines = [f"Action item {item} of {incident_id} (post-incident review): {data['text']}", f"Owner: {data['owner']}",
+             f"Due: {data.get('due') or 'not set'}"] + ([f"Incident: {base_url}/api/incidents/{incident_id}"]
+                                                         if base_url else [])
+    issue = Ticket(incident_id=incident_id, summary=f"[action item] {incident_id} {item}: {data['text']}",
+                   description="\n".join(lines), severity="", labels=("action-item", label))
+    made = _ensure(repo, refs, f"jira-{item}", data, now, find=lambda: tickets.find(incident_id=label),
+                   create=lambda: tickets.create(ticket=issue))
+    if isinstance(made, Delivery):
+        return made
+    issue_key, how = made
+    if how != "updated":   # kept for the delivery's record when the link takes another attempt
+        data["issue_note"] = f"{issue_key} {how}"
+    note = f"linked to {key}"
+    if not data.get("linked"):
+        d = tickets.link(inward=key, outward=issue_key, kind=LINK)
+        if not d.ok and d.status != 404:
+            return d
+        data["linked"] = True
+        note = note if d.ok else f"not linked to {key} ({d.detail})"
+    return Delivery(ok=True, attempts=1, status=201, detail=f"{data.get('issue_note') or issue_key}; {note}")
 
 
 # ---- the status page ----------------------------------------------------------------------------
@@ -197,12 +257,10 @@ def _ensure(repo: IncidentRepository, refs: dict[str, Record], receiver: str, da
     except ConcurrencyConflict:
         return _wait(f"another sender is creating the {receiver} record")
     sent: Sent = create()
-    if not sent.delivery.ok:
-        data["create_unknown"] = sent.delivery.status is None   # no answer: it may have been created
-    if not sent.delivery.ok or not sent.ref:
+    if not sent.delivery.ok or not sent.ref:   # no answer, or created without a key: look it up before creating
+        data["create_unknown"] = sent.delivery.ok or sent.delivery.status is None
         return sent.delivery if not sent.delivery.ok else Delivery(
             ok=False, attempts=sent.delivery.attempts, status=None, detail="created, but no reference came back")
-    from shared.services.repository import ref_key
     _keep_ref(repo, data["incident_id"], receiver, {"ref": sent.ref}, etag.get(ref_key(data["incident_id"], receiver)))
     return sent.ref, "created"
 

@@ -115,9 +115,13 @@ def due(inc: Incident) -> datetime | None:
 def record(inc: Incident, resources: CloudResources | None, core: Mapping[str, str], now: datetime,
            runbook: Runbook) -> list[Op]:
     """Gather and record the diagnostics. Returns the first chat message when it waited for them."""
+    facts: dict[str, Any]
+    lines: list[str]
     if resources is None or not core:
-        facts, lines = {"skipped": "no core resources configured"}, []
-        inc.record(now, "diagnostics", AUTOMATION, "Diagnostics skipped: no core resources configured")
+        why = "no core resources configured" if not core else \
+            "AZURE_SUBSCRIPTION_ID is not set, so the app has no Azure Resource Manager access"
+        facts, lines = {"skipped": why}, []
+        inc.record(now, "diagnostics", AUTOMATION, f"Diagnostics skipped: {why}")
     else:
         facts, lines = gather(resources, core)
         facts["app_requests"], query_lines = error_spikes(observers_of(resources))

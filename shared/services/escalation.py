@@ -15,7 +15,7 @@ from shared.domain.escalation import Step, due_at, ladder_for, pending
 from shared.domain.incident import AUTOMATION, Incident
 from shared.domain.policy import PAUSABLE, Runbook
 from shared.domain.roster import Override
-from shared.domain.timeutil import iso, parse_iso
+from shared.domain.timeutil import iso, parse_iso, parse_stored
 from shared.ports import Op
 from shared.services import communications, diagnostics, outbox
 
@@ -121,9 +121,9 @@ def schedule(inc: Incident) -> dict[str, datetime]:
     for step in pending(inc.escalation, inc.state):
         due[STEP + step.name] = due_at(step, inc.created_at, hold_until(inc), inc.escalation.get("advanced"))
     if inc.sla.get("response_due") and not inc.sla.get("response_breached") and inc.state == "triggered":
-        due[SLA + "response"] = parse_iso(inc.sla["response_due"]) + timedelta(seconds=1)
+        due[SLA + "response"] = parse_stored(inc.sla["response_due"]) + timedelta(seconds=1)
     if inc.sla.get("resolution_due") and not inc.sla.get("resolution_breached") and inc.state != "resolved":
-        due[SLA + "resolution"] = parse_iso(inc.sla["resolution_due"]) + timedelta(seconds=1)
+        due[SLA + "resolution"] = parse_stored(inc.sla["resolution_due"]) + timedelta(seconds=1)
     return due
 
 

@@ -26,7 +26,7 @@ from shared.domain.classification import classify
 from shared.domain.errors import ConcurrencyConflict, NotFound
 from shared.domain.incident import AUTOMATION, Incident
 from shared.domain.policy import Runbook
-from shared.domain.timeutil import iso, parse_iso
+from shared.domain.timeutil import iso, parse_iso, parse_stored
 from shared.ports import Clock, Op, RecordStore
 from shared.services import escalation, metrics_store, oncall, remediation, reminders, repository as keys, silences
 from shared.services.escalation import Paging
@@ -153,7 +153,7 @@ def _candidates(rows: dict, fkey: str, rkeys: list[str], now: datetime, runbook:
         found[rows[fkey].data["incident_id"]] = alert.fingerprint_basis
     for rk in rkeys:
         r = rows.get(rk)
-        if r and now - parse_iso(r.data["last_at"]) <= runbook.correlation_window:
+        if r and now - parse_stored(r.data["last_at"]) <= runbook.correlation_window:
             found.setdefault(r.data["incident_id"], "same core resource within the correlation window")
     return found
 

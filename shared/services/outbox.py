@@ -20,7 +20,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Mapping, Sequence
+from typing import Any, Literal, Mapping, Sequence
 
 from shared.domain.errors import ConcurrencyConflict
 from shared.domain.incident import AUTOMATION, Incident
@@ -38,7 +38,8 @@ HOLD = timedelta(seconds=10)          # an acknowledge/resolve behind its trigge
 UNSENT = {"customer_comms": "customer messages are written by people"}
 COMMS_LANES = ("chat", "ticket", "status_page")        # shared/services/comms_delivery.py
 DEAD = "dead|"                                         # dead|<lane>|<ISO>|<message id>: refused for good
-PD_SEVERITY = {"SEV-1": "critical", "SEV-2": "error", "SEV-3": "warning", "SEV-4": "info"}
+PD_SEVERITY: dict[str, Literal["critical", "error", "warning", "info"]] = {
+    "SEV-1": "critical", "SEV-2": "error", "SEV-3": "warning", "SEV-4": "info"}
 PAGE_LANES = ("p1", "p2", "p3", "p4")                 # PagerDuty, by severity: first
 AZURE_ALERT = "azure_alert"                            # Azure Monitor alert state (Acknowledged, Closed)
 OTHER_LANES = ("chat", "ticket", "status_page", "customer_comms", AZURE_ALERT)
@@ -211,6 +212,8 @@ def _set_alert_state(data: dict[str, Any], alerts: AzureAlerts | None) -> Delive
     if alerts is None:
         return (f"Azure alert state {data['action']} for {len(ids)} alert(s): not sent (AZURE_SUBSCRIPTION_ID "
                 "is not set, so the app has no Azure Monitor access); nothing was delivered")
+    left: list[str]; notes: list[str]; history: list[str]
+    retry_after: float | None; status: int | None; refused: int | None
     left, notes, history, retry_after, status, done, refused = [], [], [], None, None, 0, None
     for alert_id in ids:
         if left:   # Azure is failing: the rest waits with it rather than each costing a timeout now

@@ -21,7 +21,7 @@ from shared.domain.policy import Runbook
 from shared.domain.remediation import SECURITY_REASON, AlertFacts, select_playbook
 from shared.domain.remediation_plans import (PastAction, Plan, check_budget, plan_postgres_failover,
                                              plan_redis_reboot, plan_rollback, plan_scale_out, refuse)
-from shared.domain.timeutil import iso, parse_iso
+from shared.domain.timeutil import iso, parse_stored
 from shared.ports import CloudResources, Op, actor_oid
 
 PLAN, EXEC, EXPIRE, VERIFY = "rem:plan:", "rem:exec:", "rem:expire:", "rem:verify:"
@@ -88,21 +88,21 @@ def schedule(inc: Incident) -> dict[str, datetime]:
     due: dict[str, datetime] = {}
     for r in inc.remediations:
         if r["status"] == "pending" and inc.is_open:
-            due[PLAN + r["id"]] = parse_iso(r["created_at"])
+            due[PLAN + r["id"]] = parse_stored(r["created_at"])
         elif r["status"] == "awaiting-approval":
-            due[EXPIRE + r["id"]] = parse_iso(r["approval"]["expires_at"])
+            due[EXPIRE + r["id"]] = parse_stored(r["approval"]["expires_at"])
         elif r["status"] == "approved" and inc.is_open:
-            due[EXEC + r["id"]] = parse_iso(r["approval"]["at"])
+            due[EXEC + r["id"]] = parse_stored(r["approval"]["at"])
         elif r["status"] == "verifying":
-            due[VERIFY + r["id"]] = parse_iso(r["verification"]["next_at"])
+            due[VERIFY + r["id"]] = parse_stored(r["verification"]["next_at"])
         elif r["status"] == "executing":  # the sender died between claim and result: verify later
-            due[VERIFY + r["id"]] = parse_iso(r["execution"]["started_at"]) + timedelta(seconds=ACTION_TIMEOUT_S * 2)
+            due[VERIFY + r["id"]] = parse_stored(r["execution"]["started_at"]) + timedelta(seconds=ACTION_TIMEOUT_S * 2)
     return due
 
 
 def past_actions(ledger: Mapping[str, Any] | None) -> list[PastAction]:
     rows = json.loads(ledger["actions"]) if ledger else []
-    return [PastAction(a["playbook"], a["resource_id"], parse_iso(a["at"])) for a in rows]
+    return [PastAction(a["playbook"], a["resource_id"], parse_stored(a["at"])) for a in rows]
 
 
 def make_plan(entry: Mapping[str, Any], runbook: Runbook, resources: CloudResources) -> Plan:
@@ -113,7 +113,7 @@ def make_plan(entry: Mapping[str, Any], runbook: Runbook, resources: CloudResour
         return refuse(entry["playbook"], rid, f"playbook {entry['playbook']} is no longer in the runbook")
     if entry["playbook"] == "rollback":
         return plan_rollback(book, resources.container_app(app_id=rid), resources.revisions(app_id=rid),
-                             parse_iso(entry["alert_fired_at"]))
+                             parse_stored(entry["alert_fired_at"]))
     if entry["playbook"] == "scale-out":
         return plan_scale_out(book, resources.container_app(app_id=rid))
     if entry["playbook"] == "redis-reboot":
@@ -156,7 +156,7 @@ def plan(inc: Incident, rid: str, now: datetime, runbook: Runbook, remedy: Remed
 
 def expire(inc: Incident, rid: str, now: datetime) -> list[Op] | None:
     entry = find(inc, rid)
-    if entry["status"] != "awaiting-approval" or now < parse_iso(entry["approval"]["expires_at"]):
+    if entry["status"] != "awaiting-approval" or now < parse_stored(entry["approval"]["expires_at"]):
         return None
     entry["status"] = "expired"
     inc.record(now, "remediation", AUTOMATION, f"Remediation {rid} ({entry['playbook']}) expired without approval")
@@ -170,7 +170,7 @@ def decide(inc: Incident, rid: str, body: Mapping[str, Any], actor: str, now: da
     if decision not in ("approve", "reject"):
         raise InvalidInput("$.decision", "must be approve or reject")
     entry = find(inc, rid)
-    if entry["status"] == "awaiting-approval" and now >= parse_iso(entry["approval"]["expires_at"]):
+    if entry["status"] == "awaiting-approval" and now >= parse_stored(entry["approval"]["expires_at"]):
         raise Conflict(f"remediation {rid} expired at {entry['approval']['expires_at']}; it was not approved")
     if entry["status"] != "awaiting-approval":
         raise Conflict(f"remediation {rid} is {entry['status']}, not awaiting approval")

@@ -28,7 +28,7 @@ from shared.domain.policy import Runbook
 from shared.domain.remediation_plans import Plan, check_budget, refuse
 from shared.domain.remediation_premise import premise_changed
 from shared.domain.resources import ArmResult
-from shared.domain.timeutil import iso, parse_iso
+from shared.domain.timeutil import iso, parse_iso, parse_stored
 from shared.domain.verification import decide
 from shared.ports import CloudResources, Op, Record
 from shared.services import escalation
@@ -88,7 +88,7 @@ def _premise(repo: IncidentRepository, incident_id: str, rid: str, remedy: Remed
 
 def _ledger_op(ledger: Record | None, entry: Mapping[str, Any], now: datetime, keep: timedelta) -> Op:
     actions = [a for a in (json.loads(ledger.data["actions"]) if ledger else [])
-               if now - parse_iso(a["at"]) < keep]
+               if now - parse_stored(a["at"]) < keep]
     actions.append({"playbook": entry["playbook"], "resource_id": entry["resource_id"], "at": iso(now)})
     data = {"actions": json.dumps(actions)}
     return Op("replace", LEDGER, data, ledger.etag) if ledger else Op("insert", LEDGER, data)
@@ -110,7 +110,7 @@ def _claim(repo: IncidentRepository, incident_id: str, rid: str, runbook: Runboo
         p = refuse(entry["playbook"], entry["resource_id"], "the resource is not one named in settings")
     else:
         p = check_budget(runbook.remediation, p, past_actions(ledger.data if ledger else None), now)
-    if not p.refused and lock and parse_iso(lock.data["until"]) > now:
+    if not p.refused and lock and parse_stored(lock.data["until"]) > now:
         # before the premise: another action in flight changes the resource, and is the reason
         p = refuse(entry["playbook"], entry["resource_id"],
                    f"remediation {lock.data['remediation_id']} is already in flight on this resource")
@@ -118,10 +118,11 @@ def _claim(repo: IncidentRepository, incident_id: str, rid: str, runbook: Runboo
         entry["status"], entry["execution"] = "stood-down", {"stood_down_at": iso(now), "reason": changed}
         inc.record(now, "remediation", AUTOMATION, f"Remediation {rid} ({entry['playbook']}) stood down before "
                    f"acting: {changed}", remediation_id=rid)
-        ops = [audit(now, inc, entry, "execution", AUTOMATION, "stood-down", reason=changed, plan=entry["plan"])]
+        ops: list[Op] = [audit(now, inc, entry, "execution", AUTOMATION, "stood-down", reason=changed,
+                               plan=entry["plan"])]
         repo.store.commit(ops=incident_ops(repo, inc, etag, runbook) + ops)
         return None
-    ops: list[Op] = []
+    ops = []
     if p.refused:
         entry["status"] = "refused"
         inc.record(now, "remediation", AUTOMATION, f"Remediation {rid} refused at execution: {p.reason}")
@@ -152,6 +153,7 @@ def execute(*, repo: IncidentRepository, incident_id: str, rid: str, runbook: Ru
         return False
     if p is None:
         return False
+    assert p.action is not None  # _claim returns only a plan that acts (a refusal comes back as None)
     resources = remedy.resources()
     try:
         if resources is None:
@@ -207,7 +209,7 @@ def _hold_lock(repo: IncidentRepository, entry: Mapping[str, Any], until: dateti
     """Keep the resource's lock (one action in flight) until verification can end at the latest."""
     key = lock_key(entry["resource_id"])
     lock = repo.store.get(keys=[key]).get(key)
-    if lock is None or lock.data["remediation_id"] != entry["id"] or parse_iso(lock.data["until"]) >= until:
+    if lock is None or lock.data["remediation_id"] != entry["id"] or parse_stored(lock.data["until"]) >= until:
         return []
     return [Op("replace", key, {**lock.data, "until": iso(until)}, lock.etag)]
 
@@ -222,7 +224,7 @@ def verify(inc: Incident, rid: str, now: datetime, remedy: Remedy, repo: Inciden
     v = entry["verification"]
     round_ = checks(inc, entry, remedy.resources(), remedy.core, now)
     v["checks"] += 1
-    recover_by = parse_iso(v["until"])
+    recover_by = parse_stored(v["until"])
     window = recover_by - (parse_iso(entry["execution"].get("finished_at")) or recover_by)
     d = decide(round_, now=now, recover_by=recover_by, stable_since=parse_iso(v.get("stable_since")),
                window=window, rounds=v["checks"])

@@ -9,7 +9,8 @@
                                  at 09:00 in the calendar's time zone, whatever the number of timer instances
 
 The digest reads the review index (`rev|<inv>`, one row per review still open, written with the incident:
-see index_op), never the incidents.
+see index_op), never the incidents. With Jira configured, every tick of the review timer first brings the
+action items up to date with their issues (action_items.follow), so an item done in Jira is done in the digest.
 """
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ from shared.domain.incident import AUTOMATION, Incident
 from shared.domain.policy import Runbook
 from shared.domain.review import Review
 from shared.domain.timeutil import iso, parse_iso
-from shared.ports import Clock, Filter, Op, RecordStore
+from shared.ports import Clock, Filter, Op, RecordStore, Tickets
 from shared.services import communications, outbox
 from shared.services.repository import review_key
 
@@ -85,7 +86,7 @@ def run(inc: Incident, step: str, now: datetime, runbook: Runbook) -> list[Op] |
             f"For: {', '.join(who)}")
     inc.record(now, "breach", AUTOMATION, ("GDPR notification OVERDUE: " if late else f"GDPR reminder ({due[-1]}): ")
                + f"deadline {iso(clock.deadline)}; told {', '.join(who)}")
-    return _chat(inc, now, runbook, f"{inc.id}: GDPR notification {'overdue' if late else 'due ' + iso(clock.deadline)}",
+    return _chat(inc, now, runbook, f"{inc.id}: GDPR notification {'overdue' if late else f'due {iso(clock.deadline)}'}",
                  text)
 
 
@@ -129,16 +130,22 @@ def index_op(inc: Incident) -> Op | None:
     return Op("upsert", review_key(inc.id), row)
 
 
-def daily(*, store: RecordStore, clock: Clock, runbook: Runbook) -> str | None:
+def daily(*, store: RecordStore, clock: Clock, runbook: Runbook, tickets: Tickets | None = None) -> str | None:
     """Post the day's review digest once (09:00 in the calendar's time zone, working days; the first tick
-    at or after it claims the day). Returns the digest's text, or None when there is nothing to do now."""
+    at or after it claims the day). With `tickets` (Jira), every tick first records the action items whose
+    issues Jira says are done (action_items.follow; a Jira failure is logged, never stops the digest).
+    Returns the digest's text, or None when there is nothing to do now. Raises StoreUnavailable."""
+    if tickets is not None:
+        # imported here: it writes through aftercare, whose commands import this module (schedule.py)
+        from shared.services import action_items
+        action_items.follow(store=store, clock=clock, runbook=runbook, tickets=tickets)
     now = clock.now()
     cal = runbook.calendar
     local = now.astimezone(cal.zone)
     if local.hour < DIGEST_HOUR or not cal.is_working_day(local.date()):
         return None
     day = local.date().isoformat()
-    rows = [r.data for r in store.scan(start="rev|", end="rev}", limit=1000,
+    rows = [dict(r.data) for r in store.scan(start="rev|", end="rev}", limit=1000,
                                        filters=[Filter("status", "ne", "closed")]).records]
     text = digest_text(rows, now, runbook)
     claim = Op("insert", f"meta|reminders|{day}", {"at": iso(now), "lines": text.count("\n") + 1 if text else 0})
@@ -161,7 +168,8 @@ def digest_text(rows: list[dict[str, Any]], now: datetime, runbook: Runbook) -> 
     overdue, grouped by owner; "" when there is nothing to say."""
     cal = runbook.calendar
     horizon = cal.add_business_days(now, 1)
-    reviews, items = [], {}
+    reviews: list[str] = []
+    items: dict[str, list[str]] = {}
     for row in rows:
         review = Review.from_dict({"required": True, "status": row.get("status"), "due_at": row.get("due_at"),
                                    "report_due_at": row.get("report_due_at")})

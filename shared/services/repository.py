@@ -30,6 +30,7 @@ wants when it comes due), and a counter that is behind its incidents is moved pa
 """
 from __future__ import annotations
 
+import builtins
 import hashlib
 import json
 import re
@@ -179,7 +180,7 @@ class IncidentRepository:
             if page.continuation is None:
                 break
             cursor = page.continuation
-        events = []
+        events: list[dict[str, Any]] = []
         for r in rows:
             try:
                 events.extend({k: e[k] for k in ("at", "kind", "actor", "text")} for e in decode_doc(r.data))
@@ -202,7 +203,14 @@ class IncidentRepository:
     def refs(self, incident_id: str) -> dict[str, Record]:
         """The receivers' references for the incident (receiver -> record), in one range scan."""
         prefix = f"ref|{inverted(incident_id)}|"
-        return {r.key[len(prefix):]: r for r in self.store.scan(start=prefix, end=prefix + "~", limit=20).records}
+        found: dict[str, Record] = {}
+        after = None
+        while True:   # one page in practice: a receiver per channel, plus one per Jira action item
+            page = self.store.scan(start=prefix, end=prefix + "~", limit=100, after=after)
+            found.update({r.key[len(prefix):]: r for r in page.records})
+            if page.continuation is None:
+                return found
+            after = page.continuation
 
     @staticmethod
     def ref_op(incident_id: str, receiver: str, data: Mapping[str, Any], etag: str | None) -> Op:
@@ -217,6 +225,7 @@ class IncidentRepository:
         return Op("upsert", public_key(incident_id), dict(data))
 
     # -- queries -------------------------------------------------------------------------------
+    # `list` below is this method in the class body: the signatures after it say builtins.list
     def list(self, *, status: str | None = None, severity: str | None = None, since: datetime | None = None,
              limit: int = 50, after: str | None = None) -> tuple[list[Incident], str | None]:
         filters = []
@@ -231,11 +240,11 @@ class IncidentRepository:
         page = self.store.scan(start="inc|", end=end, filters=filters, limit=limit, after=after)
         return [self.from_record(r) for r in page.records], page.continuation
 
-    def held_by(self, silence_id: str) -> list[tuple[Incident, str]]:
+    def held_by(self, silence_id: str) -> builtins.list[tuple[Incident, str]]:
         """Open incidents whose ladder a silence holds (a filtered scan of the incident rows)."""
         return self.open_incidents([Filter("silence_id", "eq", silence_id)])
 
-    def open_incidents(self, filters: list[Filter] | None = None) -> list[tuple[Incident, str]]:
+    def open_incidents(self, filters: builtins.list[Filter] | None = None) -> builtins.list[tuple[Incident, str]]:
         """Every open incident (with its etag) matching `filters`; unreadable rows are skipped."""
         found, after = [], None
         while True:
@@ -256,7 +265,8 @@ class IncidentRepository:
         """Every recorded failure of a due row, by its key (fail|<id>|<lane>)."""
         return {r.key: r for r in self.store.scan(start="fail|", end="fail}", limit=1000).records}
 
-    def save_ops(self, inc: Incident, etag: str | None, schedule: Mapping[str, datetime] | None = None) -> list[Op]:
+    def save_ops(self, inc: Incident, etag: str | None, schedule: Mapping[str, datetime] | None = None
+                 ) -> builtins.list[Op]:
         """Ops writing the incident (insert when etag is None, else ETag-conditional replace), its new
         timeline events (one row), and, when `schedule` is given, its due-index rows: one per lane, at
         the earliest due step of that lane. Raises DocumentTooLarge for an incident over one entity."""
@@ -283,7 +293,7 @@ class IncidentRepository:
                    else Op("replace", incident_key(inc.id), row, etag))
         return ops
 
-    def due_rows_missing(self, incidents: list[Incident]) -> list[Op]:
+    def due_rows_missing(self, incidents: builtins.list[Incident]) -> builtins.list[Op]:
         """Upserts for the due rows these incidents count on but the index lost: one range scan of
         the due index, however many incidents (not a point read per row)."""
         wanted = {due_key(due, inc.id, lane): {"incident_id": inc.id, "lane": lane}

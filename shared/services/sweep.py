@@ -23,7 +23,7 @@ from datetime import datetime, timedelta
 from shared.domain.errors import ConcurrencyConflict, NotFound, StoreUnavailable
 from shared.domain.incident import AUTOMATION, Incident
 from shared.domain.policy import Runbook
-from shared.domain.timeutil import iso, parse_iso
+from shared.domain.timeutil import iso, parse_stored
 from shared.ports import Clock, Op, Record, RecordStore
 from shared.services import communications, diagnostics, escalation, remediation, remediation_run, reminders
 from shared.services.escalation import Paging
@@ -137,7 +137,7 @@ def _apply(repo: IncidentRepository, incident_id: str, lane: str, rec: Record, n
         except ConcurrencyConflict:
             pass  # already gone, or rewritten by another sweep that will see it again
         return [], []
-    due = [s for s, t in inc.scheduled.items() if lane_of(s) == lane and parse_iso(t) <= now]
+    due = [s for s, t in inc.scheduled.items() if lane_of(s) == lane and parse_stored(t) <= now]
     applied, executions, extra = [], [], []
     for step in due:
         if step.startswith(remediation.EXEC):

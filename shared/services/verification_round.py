@@ -9,7 +9,7 @@ from typing import Any, Mapping
 from shared.domain.errors import DependencyFailed
 from shared.domain.incident import Incident
 from shared.domain.remediation_premise import redis_recovered
-from shared.domain.timeutil import parse_iso
+from shared.domain.timeutil import parse_iso, parse_stored
 from shared.domain.verification import (CACHE_METRICS, FAILED, PASSED, UNKNOWN, Check, baseline_per_minute,
                                         baseline_window, cache_metrics_check, error_rate_check, http_check,
                                         recent_window, shown_url, skipped)
@@ -36,7 +36,7 @@ def healthy(entry: Mapping[str, Any], resources: CloudResources) -> tuple[bool, 
         return (pg.state or "").lower() == "ready", f"state {pg.state}, HA {pg.ha_state}"
     # ARM's own time of the reboot when known (its Date header): Resource Health reports on that clock
     since = parse_iso((entry["execution"].get("detail") or {}).get("accepted_at")) \
-        or parse_iso(entry["execution"]["started_at"])
+        or parse_stored(entry["execution"]["started_at"])
     return redis_recovered(resources.redis(cache_id=rid), since)
 
 

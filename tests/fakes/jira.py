@@ -5,6 +5,8 @@
     POST /rest/api/3/issue/{key}/comment         201
     GET  /rest/api/3/issue/{key}/transitions     200 {"transitions": [{"id", "name", "to"}]}
     POST /rest/api/3/issue/{key}/transitions     204
+    POST /rest/api/3/issueLink                   201 (also for a link that exists already: nothing is added)
+    GET  /rest/api/3/issue/{key}?fields=status   200 {"id", "key", "fields": {"status": {"name", "statusCategory"}}}
 
 Sources (developer.atlassian.com/cloud/jira/platform/...): rest/v3/api-group-issues/ (create: 201,
 "400 ... missing required fields, contains invalid field values", "401 ... authentication credentials are
@@ -18,6 +20,17 @@ The 401 body is not documented; this fake answers plain text. Faults as in tests
 `fail_next` and `fault_pattern` answer before anything is processed, `lose_next` processes the request
 (creates the issue) and drops the connection without an answer. `search_lag` hides the newest issues
 from search, as Jira's eventually consistent search/jql may.
+
+Links (rest/v3/api-group-issue-links/, "Create issue link"): the body is {"type": {"name"}, "inwardIssue":
+{"key"}, "outwardIssue": {"key"}}, all three required; "If the link request duplicates a link, the response
+indicates that the issue link was created" (201, no second link); link types Blocks and Duplicate as in the
+sample of api-group-issue-link-types/, with Cloners and Relates, which Cloud sites also have by default (not
+from the reference); the 400 and 404 wordings are assumed. Status
+(rest/v3/api-group-issues/, "Get issue": `fields=status` returns that field only; api-group-workflow-status-
+categories/ for StatusCategory {"id", "key", "colorName", "name"}): the category keys are those real sites
+answer, "new" (To Do), "indeterminate" (In Progress) and "done" (Done), as in the answers quoted in
+github.com/raycast/extensions/issues/12276 (the reference's samples show placeholder keys). `set_status` moves
+an issue as a person in Jira would.
 """
 from __future__ import annotations
 
@@ -25,11 +38,13 @@ import base64
 import json
 import re
 import threading
-from http.server import BaseHTTPRequestHandler
 from typing import Any
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import unquote
 
+from tests.fakes.jira_wire import NOT_ADF, JiraHandler, errors as _errors, named as _named, not_adf, parse_jql
 from tests.fakes.loopback import LoopbackFake
+
+__all__ = ["FakeJira", "NOT_ADF", "NOT_FOUND", "PROJECT", "TOKEN", "USER", "not_adf", "parse_jql"]
 
 USER, TOKEN, PROJECT = "ir-bot@example.com", "ATATT3xFakeJiraToken0000", "PROJ"
 ISSUE_TYPES = ("Task", "Bug", "Incident")
@@ -39,48 +54,12 @@ SUMMARY_MAX = 255
 WORKFLOW = {"To Do": (("21", "In Progress", "In Progress"), ("31", "Done", "Done")),
             "In Progress": (("11", "To Do", "To Do"), ("31", "Done", "Done")),
             "Done": (("41", "Reopen", "To Do"),)}
+# status -> its category (id, key, colorName, name)
+CATEGORIES = {"To Do": (2, "new", "blue-gray", "To Do"), "In Progress": (4, "indeterminate", "yellow", "In Progress"),
+              "Done": (3, "done", "green", "Done")}
+LINK_TYPES = ("Blocks", "Cloners", "Duplicate", "Relates")
 CREATE_FIELDS = {"project", "summary", "issuetype", "priority", "labels", "description"}
 NOT_FOUND = "Issue does not exist or you do not have permission to see it."
-NOT_ADF = "Operation value must be an Atlassian Document (see the Atlassian Document Format)"
-_ONE = r'(project|labels)\s*=\s*("(?:[^"\\]|\\.)*"|[A-Za-z0-9_.]+)'   # field = "string literal" | word
-_CLAUSE = re.compile(_ONE, re.I | re.S)
-_JQL = re.compile(rf"\s*(?P<where>{_ONE}(?:\s+AND\s+{_ONE})*)"
-                  r"(?:\s+ORDER\s+BY\s+(?P<field>\w+)(?:\s+(?P<dir>ASC|DESC))?)?\s*", re.I | re.S)
-_UNESCAPE = {"n": "\n", "r": "\r", "t": "\t"}
-
-
-def _named(value: Any, attr: str) -> Any:
-    return value.get(attr) if isinstance(value, dict) else None
-
-
-def _errors(messages: list[str] | None = None, fields: dict[str, str] | None = None) -> dict[str, Any]:
-    return {"errorMessages": messages or [], "errors": fields or {}}
-
-
-def not_adf(doc: Any) -> bool:
-    """True when `doc` is not the ADF subset JiraTickets writes: a doc of paragraphs holding non-empty
-    text nodes and hardBreaks ("text must not be empty": apis/document/nodes/text/)."""
-    def inline_ok(n: Any) -> bool:
-        return isinstance(n, dict) and (n.get("type") == "hardBreak" or (
-            n.get("type") == "text" and isinstance(n.get("text"), str) and n["text"] != ""))
-
-    def block_ok(b: Any) -> bool:
-        return isinstance(b, dict) and b.get("type") == "paragraph" and isinstance(b.get("content", []), list) \
-            and all(inline_ok(n) for n in b.get("content", []))
-    return not (isinstance(doc, dict) and doc.get("type") == "doc" and doc.get("version") == 1
-                and isinstance(doc.get("content"), list) and all(block_ok(b) for b in doc["content"]))
-
-
-def parse_jql(jql: str) -> tuple[list[tuple[str, str]], tuple[str, str] | None]:
-    """The `project|labels = value [AND ...] [ORDER BY field [ASC|DESC]]` form JiraTickets sends: its clauses
-    (string literals unescaped) and its ORDER BY. ValueError for anything else, an unbounded query included."""
-    m = _JQL.fullmatch(jql)
-    if m is None:
-        raise ValueError("Error in the JQL Query: this fake takes only 'project|labels = value [AND ...] "
-                         "[ORDER BY field [ASC|DESC]]'; unbounded queries are refused.")
-    clauses = [(field.lower(), re.sub(r"\\(.)", lambda e: _UNESCAPE.get(e[1], e[1]), value[1:-1], flags=re.S)
-                if value.startswith('"') else value) for field, value in _CLAUSE.findall(m["where"])]
-    return clauses, (m["field"].lower(), (m["dir"] or "ASC").upper()) if m["field"] else None
 
 
 class FakeJira(LoopbackFake):
@@ -97,6 +76,7 @@ class FakeJira(LoopbackFake):
         self.requests = 0
         self.answers: list[tuple[str, str, int]] = []   # (method, path, status); 0 = connection dropped
         self.queries: list[str] = []                     # the jql of every search received
+        self._links: list[tuple[str, str, str]] = []     # (type, inward key, outward key)
 
     # ---- fault injection and inspection ------------------------------------------------------
 
@@ -127,6 +107,17 @@ class FakeJira(LoopbackFake):
 
     def count(self, label: str | None = None) -> int:
         return sum(1 for i in self.issues if label is None or label in i["labels"])
+
+    def links(self, key: str | None = None) -> list[tuple[str, str, str]]:
+        """Every link (type, inward key, outward key), oldest first; with `key`, those of that issue."""
+        with self.lock:
+            return [link for link in self._links if key is None or key in link[1:]]
+
+    def set_status(self, key: str, status: str) -> None:
+        """Move the issue to `status` (a person working in Jira; no transition needed)."""
+        with self.lock:
+            assert status in CATEGORIES, status
+            self._issues[key]["status"] = status
 
     def statuses(self, method: str, path_prefix: str = "") -> list[int]:
         with self.lock:
@@ -160,8 +151,12 @@ class FakeJira(LoopbackFake):
                 return self._search(query)
             if path == "/rest/api/3/search":   # retired in 2025 for search/jql: 410 Gone (wording not documented)
                 return 410, _errors(["The requested API has been removed. Please migrate to /rest/api/3/search/jql."])
-            m = re.fullmatch(r"/rest/api/3/issue/([^/]+)/(comment|transitions)", path)
-            if m is None or method not in ("GET", "POST") or (m.group(2), method) == ("comment", "GET"):
+            if method == "POST" and path == "/rest/api/3/issueLink":
+                return self._link(body)
+            m = re.fullmatch(r"/rest/api/3/issue/([^/]+)(?:/(comment|transitions))?", path)
+            if m is not None and m.group(2) is None and method == "GET":
+                return self._get(m.group(1), query)
+            if m is None or m.group(2) is None or method not in ("GET", "POST") or (m.group(2), method) == ("comment", "GET"):
                 return 404, _errors(["null for uri: " + path])
             issue = self._issues.get(unquote(m.group(1)))
             if issue is None:
@@ -231,6 +226,30 @@ class FakeJira(LoopbackFake):
         more = {"nextPageToken": f"page-{limit}"} if len(found) > limit else {}
         return 200, {"issues": page, "isLast": not more, **more}
 
+    def _get(self, key: str, query: dict[str, str]) -> tuple[int, Any]:
+        issue = self._issues.get(unquote(key))
+        if issue is None:
+            return 404, _errors([NOT_FOUND])
+        cid, ckey, color, cname = CATEGORIES[issue["status"]]
+        fields = {"summary": issue["summary"], "labels": issue["labels"], "status": {
+            "name": issue["status"], "statusCategory": {"id": cid, "key": ckey, "colorName": color, "name": cname}}}
+        wanted = [f for f in query.get("fields", "*all").split(",") if f]
+        return 200, {"id": issue["id"], "key": issue["key"], "self": f"{self.url}/rest/api/3/issue/{issue['id']}",
+                     "fields": fields if "*all" in wanted else {f: fields[f] for f in wanted if f in fields}}
+
+    def _link(self, body: Any) -> tuple[int, Any]:
+        kind = _named(_named(body, "type"), "name")
+        ends = [_named(_named(body, side), "key") for side in ("inwardIssue", "outwardIssue")]
+        if kind is None or None in ends:
+            return 400, _errors(["The issue link type and both issues (inwardIssue, outwardIssue) are required."])
+        if kind not in LINK_TYPES:
+            return 404, _errors([f"No issue link type with name '{kind}' found."])
+        if any(key not in self._issues for key in ends):
+            return 404, _errors([NOT_FOUND])
+        if (kind, *ends) not in self._links:
+            self._links.append((kind, ends[0], ends[1]))
+        return 201, None
+
     def _comment(self, issue: dict[str, Any], body: Any) -> tuple[int, Any]:
         doc = _named(body, "body")
         if doc is None or (isinstance(doc, dict) and not doc.get("content")):
@@ -249,50 +268,4 @@ class FakeJira(LoopbackFake):
         return 204, None
 
 
-class _Handler(BaseHTTPRequestHandler):
-    fake: FakeJira
-    protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True   # headers and body go out in two writes: no 40 ms delayed-ACK stall
-
-    def log_message(self, *args: Any) -> None:
-        pass
-
-    def _any(self) -> None:
-        fake, split = self.fake, urlsplit(self.path)
-        raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        query = {k: v[-1] for k, v in parse_qs(split.query).items()}
-        fault = fake.fault()
-        headers: dict[str, str] = {}
-        if fault and fault[0] == "fail":
-            status, payload = fault[1], fault[3] if fault[3] is not None else _errors([f"injected {fault[1]}"])
-            if fault[2] is not None:
-                headers["Retry-After"] = f"{fault[2]:g}"
-        elif not fake.authorized(self.headers.get("Authorization", "")):
-            status, payload = 401, "Client must be authenticated to access this resource."
-        else:
-            try:
-                body = json.loads(raw) if raw else None
-            except (UnicodeDecodeError, json.JSONDecodeError):
-                status, payload = 400, _errors(["Unexpected character in the request body: not JSON"])
-            else:
-                status, payload = fake.handle(self.command, split.path, query, body)
-        with fake.lock:
-            fake.answers.append((self.command, split.path, 0 if fault and fault[0] == "lose" else status))
-        if fault and fault[0] == "lose":
-            self.close_connection = True
-            self.connection.close()
-            return
-        data = b"" if status == 204 else (payload if isinstance(payload, str) else json.dumps(payload)).encode()
-        self.send_response(status)
-        if status != 204:
-            self.send_header("Content-Type", "text/plain" if isinstance(payload, str) else "application/json")
-            self.send_header("Content-Length", str(len(data)))
-        for name, value in headers.items():
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(data)
-
-    do_GET = do_POST = do_PUT = do_DELETE = _any
-
-
-FakeJira.handler = _Handler
+FakeJira.handler = JiraHandler

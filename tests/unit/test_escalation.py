@@ -84,7 +84,7 @@ def test_acknowledged_at_5_minutes_never_pages_the_secondary(h):
     acks = [e for e in h.pager.events if e.action == "acknowledge"]
     assert [e.dedup_key for e in acks] == [f"{inc}.primary"]
     ack_event = next(e for e in h.show(inc)["timeline"] if e["kind"] == "acknowledged")
-    assert ack_event["actor"] == "alice" and ack_event["text"] == "on it"
+    assert ack_event["actor"] == "alice" and ack_event["text"] == "Acknowledged by alice: on it"
 
 
 def test_resolved_at_20_minutes_never_reaches_the_vp(h):

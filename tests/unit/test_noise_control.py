@@ -83,7 +83,7 @@ def test_a_transient_sev4_resolves_at_once_with_no_ticket_and_no_chat(h, clock):
     assert stored(h, inc).transient is True and shown["transient"] is True   # the incident JSON says so too
     last = shown["timeline"][-1]
     assert last["kind"] == "resolved" and last["actor"] == "automation"
-    assert last["text"] == "Transient: every alert resolved within the 5-minute pause; no ticket, no chat"
+    assert last["text"] == "Resolved by automation: Transient: every alert resolved within the 5-minute pause; no ticket, no chat"
     h.run_for(30)
     assert queued(h, inc, "ticket", "chat") == []
     assert texts(h, inc, "communication", "delivery") == []

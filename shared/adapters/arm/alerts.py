@@ -68,8 +68,10 @@ def common_alert_payload(alert: Mapping[str, Any]) -> dict[str, Any]:
     without includeContext); customProperties are passed on when present. Never raises: what is
     missing stays missing and parse_alert names it.
     """
-    props = alert.get("properties") if isinstance(alert.get("properties"), Mapping) else {}
-    ess = props.get("essentials") if isinstance(props.get("essentials"), Mapping) else {}
+    found = alert.get("properties")
+    props: Mapping[str, Any] = found if isinstance(found, Mapping) else {}
+    found = props.get("essentials")
+    ess: Mapping[str, Any] = found if isinstance(found, Mapping) else {}
     resource_id = alert.get("id")
     rule = ess.get("alertRule")
     if isinstance(rule, str) and rule.lower().startswith("/subscriptions/"):
@@ -147,6 +149,7 @@ class ArmAlerts:
         if _origin(url) != _origin(self._endpoint):   # the bearer token goes to ARM and nowhere else
             raise ValueError(f"refusing to send the ARM token to {_origin(url)[1]} (not {self._endpoint})")
         headers = self._headers()
+        assert self._session is not None  # _headers() made it
         return self._session.request(method, url, params=params, headers=headers, timeout=self._timeout_s)
 
     @staticmethod
@@ -186,7 +189,8 @@ class ArmAlerts:
                 raise DependencyFailed(f"Alerts Management list of subscription {subscription_id}: "
                                        "the answer is not JSON") from e
             body = body if isinstance(body, dict) else {}
-            items = body.get("value") if isinstance(body.get("value"), list) else []
+            found = body.get("value")
+            items: list[Any] = found if isinstance(found, list) else []
             for item in items:
                 if isinstance(item, Mapping):
                     yield common_alert_payload(item)

@@ -44,13 +44,13 @@ def relabelled_traffic(current: Iterable[Any], weights: Mapping[str, int]) -> li
     name it); a revision with several labels gets its weight on the first one only.
     """
     out: list[dict[str, Any]] = []
-    placed: set[str] = set()
+    placed: set[str | None] = set()
     for t in current:
         label = getattr(t, "label", None)
         if not label:
             continue
-        key = "latest" if getattr(t, "latest_revision", None) else getattr(t, "revision_name", None)
-        weight = weights.get(key, 0) if key not in placed else 0
+        key: str | None = "latest" if getattr(t, "latest_revision", None) else getattr(t, "revision_name", None)
+        weight = weights.get(key, 0) if key is not None and key not in placed else 0  # no weight names None
         placed.add(key)
         out.append({**_target(key), "weight": weight, "label": label})
     out += [{**_target(key), "weight": w} for key, w in weights.items() if key not in placed]

@@ -139,6 +139,7 @@ class ArmMetrics:
         from azure.core.exceptions import AzureError   # azure-identity's errors (no managed identity, ...)
         try:
             headers = {"Authorization": f"Bearer {self._token()}", "Accept": "application/json"}
+            assert self._session is not None  # _token() made it
             resp = self._session.get(f"{self._endpoint}{resource_id}/providers/Microsoft.Insights/metrics",
                                      params=params, headers=headers, timeout=self._timeout_s)
         except (requests.RequestException, AzureError) as e:

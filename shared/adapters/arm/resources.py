@@ -71,6 +71,7 @@ class ArmResources:
     def _client(self, kind: str) -> Any:
         with self._lock:
             if kind not in self._clients:
+                cls: type[Any]  # one of the three SDK clients
                 if kind == "apps":
                     from azure.mgmt.appcontainers import ContainerAppsAPIClient as cls
                 elif kind == "postgres":
@@ -154,7 +155,8 @@ class ArmResources:
             a.resource_group, a.name, **self._opts()))
         ingress = getattr(getattr(app.properties, "configuration", None), "ingress", None)
         traffic = relabelled_traffic(getattr(ingress, "traffic", None) or [], weights)
-        body = m.ContainerApp(properties=m.ContainerAppProperties(
+        # a PATCH body: the SDK's overloads require `location` (a PUT's), which the merge patch leaves out
+        body = m.ContainerApp(properties=m.ContainerAppProperties(  # type: ignore[call-overload]
             configuration=m.Configuration(ingress=m.Ingress(traffic=[m.TrafficWeight(t) for t in traffic]))))
         labels = {t["label"]: t.get("revisionName", "latest") for t in traffic if "label" in t}
         return self._lro("containerapps.set_traffic", app_id, timeout_s, {"weights": dict(weights), "labels": labels},
@@ -193,7 +195,8 @@ class ArmResources:
             raise DependencyFailed(f"not redeploying revision {revision_name} of {app_id}: {e}") from e
         suffix = f"{ROLLBACK_SUFFIX_PREFIX}{uuid.uuid4().hex[:8]}"
         template.revision_suffix = suffix
-        body = m.ContainerApp(properties=m.ContainerAppProperties(template=template))
+        # a PATCH body: the SDK's overloads require `location` (a PUT's), which the merge patch leaves out
+        body = m.ContainerApp(properties=m.ContainerAppProperties(template=template))  # type: ignore[call-overload]
         return self._lro("containerapps.redeploy_revision_template", app_id, timeout_s,
                          {"from_revision": revision_name, "revision_suffix": suffix, "secret_refs": refs},
                          lambda **kw: self._client("apps").container_apps.begin_update(
@@ -210,7 +213,8 @@ class ArmResources:
         if not 0 <= min_replicas <= max_replicas:
             raise ValueError(f"need 0 <= min_replicas <= max_replicas, got {min_replicas}, {max_replicas}")
         suffix = f"{SCALE_SUFFIX_PREFIX}{uuid.uuid4().hex[:8]}"
-        body = m.ContainerApp(properties=m.ContainerAppProperties(template=m.Template(
+        # a PATCH body: the SDK's overloads require `location` (a PUT's), which the merge patch leaves out
+        body = m.ContainerApp(properties=m.ContainerAppProperties(template=m.Template(  # type: ignore[call-overload]
             revision_suffix=suffix, scale=m.Scale(min_replicas=min_replicas, max_replicas=max_replicas))))
         return self._lro("containerapps.scale", app_id, timeout_s,
                          {"min_replicas": min_replicas, "max_replicas": max_replicas, "revision_suffix": suffix},
@@ -240,7 +244,7 @@ class ArmResources:
         deadline = time.monotonic() + timeout_s
         write, client = WriteResponse(), self._client("redis")
         cache = self._read("redis.get", cache_id, lambda: client.redis.get(a.resource_group, a.name, **self._opts()))
-        shards = list(range(int(getattr(cache, "shard_count", None) or 0))) or [None]
+        shards: list[int | None] = list(range(int(getattr(cache, "shard_count", None) or 0))) or [None]
         done: list[int | None] = []
         for shard in shards:
             try:

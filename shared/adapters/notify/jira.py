@@ -5,6 +5,8 @@
     POST /rest/api/3/issue/{key}/comment        comment         201
     GET  /rest/api/3/issue/{key}/transitions    transition      200 {"transitions": [{"id", "name", "to"}]}
     POST /rest/api/3/issue/{key}/transitions    transition      204
+    POST /rest/api/3/issueLink                  link            201 (a link that exists already: 201, nothing added)
+    GET  /rest/api/3/issue/{key}?fields=status  status          200 {"fields": {"status": {"name", "statusCategory"}}}
 
 Every call makes ONE attempt and never sleeps (the outbox owns the retry schedule); the only second
 request is a create sent again without `priority` when Jira refused that field (it is not on the
@@ -127,6 +129,26 @@ class JiraTickets:
             self._transitions[(key, wanted)] = (str(match["id"]), match["name"])
         return self._done("transition", [offered, done], attempts=1, extra=extra,
                           detail=f"{match['name']} (id {match['id']})" if done.ok else None)
+
+    def link(self, *, inward: str, outward: str, kind: str = "Relates") -> Delivery:
+        """Link the two issues with the link type named `kind`. Jira answers a duplicate link as created and adds
+        nothing (api-group-issue-links), so a retry after a lost answer is harmless."""
+        body = {"type": {"name": kind}, "inwardIssue": {"key": inward.strip()}, "outwardIssue": {"key": outward.strip()}}
+        got = self._call("POST", "/rest/api/3/issueLink", body=body)
+        return self._done("link", [got], attempts=1, extra={"ticket": inward},
+                          detail=f"{inward} {kind.lower()} {outward}" if got.ok else None)
+
+    def status(self, *, key: str) -> Sent:
+        """The issue's status: ref its category key ("new", "indeterminate", "done"; the status name when the
+        answer has none), the detail its name."""
+        got = self._call("GET", f"/rest/api/3/issue/{_path(key)}", params={"fields": "status"})
+        fields = got.json.get("fields") if got.ok and isinstance(got.json, dict) else None
+        status = fields.get("status") if isinstance(fields, dict) else None
+        name = str(status.get("name") or "") if isinstance(status, dict) else ""
+        category = status.get("statusCategory") if isinstance(status, dict) else None
+        ref = (str(category.get("key") or "") if isinstance(category, dict) else "") or name
+        detail = (name or "no status in the answer") if got.ok else None
+        return Sent(self._done("status", [got], attempts=1, detail=detail, extra={"ticket": key}), ref=ref)
 
     # ---- HTTP ---------------------------------------------------------------------------------
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Sequence, cast
 
 from azure.core import MatchConditions
 from azure.core.exceptions import (AzureError, HttpResponseError, ResourceExistsError,
@@ -18,13 +18,17 @@ from azure.data.tables import TableClient, TableTransactionError, UpdateMode
 from shared.domain.errors import ConcurrencyConflict, PolicyError, StoreRejected, StoreUnavailable
 from shared.ports import Filter, Op, Page, Record
 
+if TYPE_CHECKING:
+    from azure.core.paging import PageIterator
+    from azure.data.tables import TableEntity
+
 log = logging.getLogger(__name__)
 
 PARTITION = "p0"
 _CONFLICT_CODES = {"EntityAlreadyExists", "UpdateConditionNotSatisfied", "ConditionNotMet",
                    "ResourceNotFound", "EntityNotFound"}
 _SYSTEM = {"PartitionKey", "RowKey", "Timestamp", "etag"}
-_CLIENT_OPTIONS = dict(retry_total=2, retry_backoff_factor=0.2, retry_backoff_max=2,
+_CLIENT_OPTIONS: dict[str, Any] = dict(retry_total=2, retry_backoff_factor=0.2, retry_backoff_max=2,
                        connection_timeout=5, read_timeout=15)
 
 
@@ -119,8 +123,9 @@ class TableRecordStore:
         try:
             while True:
                 want = None if limit is None else limit - len(out)
-                pages = self._client.query_entities(query, parameters=params, results_per_page=want).by_page(
-                    continuation_token=token)
+                # by_page is typed as a plain iterator of pages; it is the SDK's PageIterator (continuation_token)
+                pages = cast("PageIterator[TableEntity]", self._client.query_entities(
+                    query, parameters=params, results_per_page=want).by_page(continuation_token=token))
                 page = next(pages, None)
                 for ent in page or ():
                     out.append(self._record(ent))
@@ -202,6 +207,8 @@ class TableRecordStore:
         raise ValueError(f"unknown op {op.kind}")
 
     @staticmethod
-    def _record(ent: Mapping[str, Any]) -> Record:
+    def _record(ent: TableEntity) -> Record:
         data = {k: v for k, v in ent.items() if k not in _SYSTEM}
-        return Record(ent["RowKey"], data, ent.metadata["etag"])
+        etag = ent.metadata["etag"]
+        assert etag is not None  # the service answers every entity with its ETag
+        return Record(ent["RowKey"], data, etag)
