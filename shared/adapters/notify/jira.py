@@ -32,6 +32,7 @@ from urllib.parse import quote
 
 import requests
 
+from shared.adapters.notify.wire import retry_after as read_retry_after
 from shared.ports import Delivery, Sent, Ticket
 
 log = logging.getLogger(__name__)
@@ -170,7 +171,7 @@ class JiraTickets:
             parsed: Any = resp.json()
         except ValueError:
             parsed = None
-        retry_after = _retry_after(resp) if resp.status_code == 429 or resp.status_code >= 500 else None
+        retry_after = read_retry_after(resp) if resp.status_code == 429 or resp.status_code >= 500 else None
         return _Answer(resp.status_code, parsed, _answer_text(resp, parsed), retry_after)
 
     def _http(self) -> requests.Session:
@@ -273,15 +274,6 @@ def _answer_text(resp: requests.Response, parsed: Any) -> str:
 def _field_errors(parsed: Any) -> dict[str, str]:
     errors = parsed.get("errors") if isinstance(parsed, dict) else None
     return {str(k): str(v) for k, v in errors.items()} if isinstance(errors, dict) else {}
-
-
-def _retry_after(resp: requests.Response) -> float | None:
-    """Retry-After in seconds, as Jira sends it (developer.atlassian.com/cloud/jira/platform/rate-limiting/)."""
-    try:
-        seconds = float(resp.headers.get("Retry-After", "").strip())
-    except ValueError:
-        return None
-    return seconds if seconds >= 0 else None
 
 
 def _path(key: str) -> str:

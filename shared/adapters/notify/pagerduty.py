@@ -15,6 +15,7 @@ from typing import Any, Callable
 
 import requests
 
+from shared.adapters.notify.wire import retry_after as read_retry_after
 from shared.ports import Delivery, PagerEvent
 
 log = logging.getLogger(__name__)
@@ -73,7 +74,7 @@ class PagerDutyPager:
                 detail = _scrub(_answer(resp), event.routing_key)
                 if status != 429 and status < 500:
                     return self._done(event, history, ok=False, attempts=attempt, status=status, detail=detail)
-                retry_after = _retry_after(resp)
+                retry_after = read_retry_after(resp)
             log.warning("pagerduty %s %s: attempt %d/%d failed (%s)", event.action, event.dedup_key, attempt,
                         self._max_attempts, status if status is not None else detail,
                         extra={"dedup_key": event.dedup_key})
@@ -140,16 +141,6 @@ def _answer(resp: requests.Response) -> str:
     if isinstance(errors, list) and errors:
         parts.append("; ".join(str(e) for e in errors))
     return ": ".join(parts)
-
-
-def _retry_after(resp: requests.Response) -> float | None:
-    """Retry-After in seconds; the HTTP-date form is not used by PagerDuty and falls back to backoff."""
-    value = resp.headers.get("Retry-After", "").strip()
-    try:
-        seconds = float(value)
-    except ValueError:
-        return None
-    return seconds if seconds >= 0 else None
 
 
 def _scrub(text: str, secret: str) -> str:

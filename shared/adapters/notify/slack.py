@@ -25,6 +25,7 @@ from urllib.parse import quote, urlsplit
 
 import requests
 
+from shared.adapters.notify.wire import retry_after
 from shared.ports import ChatPost, Delivery, Sent
 
 log = logging.getLogger(__name__)
@@ -166,15 +167,6 @@ def scrub(text: str, secrets: tuple[str, ...]) -> str:
     return text[:DETAIL_MAX]
 
 
-def retry_after(resp: requests.Response) -> float | None:
-    """Retry-After in seconds (Slack and Power Automate send seconds), capped; None when absent."""
-    try:
-        seconds = float(resp.headers.get("Retry-After", ""))
-    except ValueError:
-        return None
-    return min(seconds, RETRY_AFTER_CAP_S) if seconds >= 0 else None
-
-
 def post_json(session: requests.Session, url: str, body: Any, *, headers: dict[str, str],
               timeout_s: float) -> requests.Response | Delivery:
     """One POST; a Delivery (status None) when no answer came. Redirects are not followed: a secret
@@ -192,7 +184,7 @@ def http_failure(resp: requests.Response, detail: str) -> Delivery:
     """A non-2xx answer: 429 and 5xx carry the receiver's Retry-After; the outbox decides on retries."""
     passing = resp.status_code == 429 or resp.status_code >= 500
     return Delivery(ok=False, attempts=1, status=resp.status_code, detail=detail, history=(str(resp.status_code),),
-                    retry_after=retry_after(resp) if passing else None)
+                    retry_after=retry_after(resp, RETRY_AFTER_CAP_S) if passing else None)
 
 
 def log_delivery(logger: logging.Logger, what: str, post: ChatPost, d: Delivery) -> Delivery:
@@ -295,4 +287,4 @@ class SlackWebApiChat:
             return http_failure(resp, detail), answer
         status = error_status(error)
         return Delivery(ok=False, attempts=1, status=status, detail=detail, history=(f"200 {error}",),
-                        retry_after=retry_after(resp) if status == 429 else None), answer
+                        retry_after=retry_after(resp, RETRY_AFTER_CAP_S) if status == 429 else None), answer

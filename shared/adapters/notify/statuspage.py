@@ -23,6 +23,7 @@ from urllib.parse import quote
 
 import requests
 
+from shared.adapters.notify.wire import retry_after as read_retry_after
 from shared.ports import Delivery, PublicUpdate, Sent
 
 log = logging.getLogger(__name__)
@@ -131,7 +132,7 @@ class StatuspageStatusPage:
         history.append(str(resp.status_code))
         if 200 <= resp.status_code < 300:
             return resp
-        retry_after = _retry_after(resp) if resp.status_code in RATE_LIMITED or resp.status_code >= 500 else None
+        retry_after = read_retry_after(resp) if resp.status_code in RATE_LIMITED or resp.status_code >= 500 else None
         return self._delivery(history, ok=False, status=resp.status_code, detail=_answer(resp),
                                     retry_after=retry_after)
 
@@ -191,15 +192,6 @@ def _answer(resp: requests.Response) -> str:
         words = "; ".join(str(w) for w in words)
     status = f"{resp.status_code} {resp.reason or ''}".strip()
     return f"{status}: {words}" if words else status
-
-
-def _retry_after(resp: requests.Response) -> float | None:
-    """Retry-After in seconds (Statuspage sends e.g. `Retry-After: 60`); anything else is None."""
-    try:
-        seconds = float(resp.headers.get("Retry-After", "").strip())
-    except ValueError:
-        return None
-    return seconds if seconds >= 0 else None
 
 
 def _scrub(text: str, secret: str) -> str:
