@@ -133,7 +133,7 @@ def _fired(alert: Alert, repo: IncidentRepository, clock: Clock, runbook: Runboo
     inc.metrics = {"shard": str(shard)}
     ops = incident_ops(repo, inc, None, runbook, known={mkey: rows.get(mkey)}) + outbox
     try:
-        repo.store.commit(ops=ops + _indexed(inc, akey, index))
+        repo.store.commit(ops=ops + _indexed(inc, akey, _guarded(index, rows)))
     except ConcurrencyConflict:
         # the id is taken (a counter behind its incidents would collide on every retry): heal, take another;
         # else another row of the batch raced (a metrics row): the retry keeps the id, so the day has no gap
@@ -204,10 +204,19 @@ def _explaining(inc: Incident, alert: Alert, verify_after: timedelta) -> dict[st
     return None
 
 
+def _guarded(index: list[Op], rows: dict[str, Any]) -> list[Op]:
+    """The index rows of a new incident, conditional on what was read: a fingerprint or core-resource row
+    that was absent is inserted, one that was there is replaced under the ETag read. Two alerts racing to
+    open an incident for the same resource (a storm) cannot both win: the loser's batch fails, and its
+    retry reads the winner's row and joins that incident."""
+    return [Op("insert", op.key, op.data) if op.key not in rows else Op("replace", op.key, op.data, rows[op.key].etag)
+            for op in index]
+
+
 def _indexed(inc: Incident, akey: str, index: list[Op]) -> list[Op]:
     """The alert's index rows, pointing at `inc`."""
     return [Op("insert", akey, {"incident_id": inc.id, "severity": inc.severity}),
-            *[Op(op.kind, op.key, {**op.data, "incident_id": inc.id}) for op in index]]
+            *[Op(op.kind, op.key, {**op.data, "incident_id": inc.id}, op.etag) for op in index]]
 
 
 def _recovery(alert: Alert, fp_row, akey: str, repo: IncidentRepository, runbook: Runbook,

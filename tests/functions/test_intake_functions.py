@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import threading
+from collections import Counter
 
 import pytest
 
@@ -165,3 +166,26 @@ def test_concurrent_distinct_alerts_get_distinct_sequential_ids(app):
         t.join()
     ids = sorted(o["incident_id"] for s, o in answers if s == 202 and o["outcome"] == "created")
     assert ids == [f"INC-20261127-{n:04d}" for n in range(1, 11)]
+
+
+@pytest.mark.parametrize("n", [30])
+def test_a_storm_of_distinct_alerts_on_one_core_resource_opens_one_incident(app, n):
+    """Distinct alerts (rules) on the API container app at once: one incident, every alert in it, every answer
+    202. Each new incident's core-resource row is written only if it is still what was read, so two
+    creators cannot both win: the loser retries, finds the winner's row and joins."""
+    answers, barrier = [], threading.Barrier(n)
+
+    def deliver(i: int) -> None:
+        barrier.wait()
+        answers.append(app.call("post_alert", body=metric_alert(f"storm-{i}", rule=f"api-rule-{i}", severity="Sev1")))
+
+    threads = [threading.Thread(target=deliver, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert [s for s, _ in answers] == [202] * n
+    assert len({o["incident_id"] for _, o in answers}) == 1, Counter(o["incident_id"] for _, o in answers)
+    assert sorted(o["outcome"] for _, o in answers) == ["correlated"] * (n - 1) + ["created"]
+    [incident] = app.call("list_incidents", method="GET")[1]["incidents"]
+    assert incident["alert_count"] == n
