@@ -207,10 +207,11 @@ def storm(host: Host, az, res: Results) -> None:
                         note=f"p99 {pct(lat, 99):.0f} ms, max {max(lat):.0f} ms, answers {dict(codes)}"))
     created = sorted(a[2]["incident_id"] for a in answers if a[1] == 202 and a[2].get("outcome") == "created")
     ids = f"{created[0]} to {created[-1]}" if len(created) > 2 else ", ".join(created)
-    why = (f"{outcomes.get('created', 0)} created ({ids}), {outcomes.get('correlated', 0)} joined: the "
-           f"requests of the first wave all read no `res|` row for the API in their parallel read, so each opened "
-           f"its own incident, and its batch writes the `res|` row with an unconditional upsert: nothing refused the "
-           f"second create. The joiners then contend for one incident row under its ETag: "
+    first = ("the first wave's creators race on the `res|` row, which a new incident writes only if it is "
+             "still as read: one wins, the others' batches fail and their retries join it" if len(incidents) == 1 else
+             "more than one incident: the core-resource row did not serialize the creators")
+    why = (f"{outcomes.get('created', 0)} created ({ids}), {outcomes.get('correlated', 0)} joined: {first}. "
+           f"The joiners then contend for one incident row under its ETag (every join rewrites the incident): "
            f"{server.get('conflicts')} commits refused ({server.get('refused')}), {server.get('races')} retries "
            f"after a lost race (jittered pauses); per alert on the server {server.get('commits_mean', 0):.2f} batches, "
            f"{server.get('keys_mean', 0):.1f} point reads, {server.get('server_p50', 0):.0f} ms p50 / "
