@@ -81,6 +81,15 @@ def message(now: datetime, inc: Incident, *, channel: str, action: str, role: st
     return Op("insert", _key(lane_of(channel, inc.severity), now, msg_id), data)
 
 
+def notice(now: datetime, *, subject: str, text: str, kind: str, dedup_key: str) -> Op:
+    """A chat message that belongs to no incident (the daily review digest): no timeline, no order."""
+    data = {"incident_id": "", "channel": "chat", "action": "post", "role": "", "person": "", "dedup_key": dedup_key,
+            "severity": "", "summary": subject[:1024], "text": text[:20000], "details": "{}", "attempts": 0,
+            "created_at": iso(now), "subject": subject, "opener": True, "kind": kind, "what": f"Chat {kind}",
+            "facts": "[]"}
+    return Op("insert", _key("chat", now, f"{kind.replace(' ', '-')}-{dedup_key}"[:64]), data)
+
+
 @dataclass
 class DeliveryReport:
     sent: int = 0
@@ -128,10 +137,7 @@ def _deliver_one(store: RecordStore, clock: Clock, rec, pager: Pager | None, rou
     msg_id = rec.key.rsplit("|", 1)[1]
     lane = lane_of(str(rec.data.get("channel", "")), str(rec.data.get("severity", "")))
     receivers = receivers or Receivers(base_url=base_url)
-    refs: dict[str, Record] = {}
     comms = rec.data.get("channel") in COMMS_LANES and comms_delivery.not_sent(rec.data, receivers) is None
-    if comms and rec.data.get("incident_id"):     # a digest belongs to no incident
-        refs = IncidentRepository(store).refs(str(rec.data["incident_id"]))
     if _behind_its_trigger(store, rec) or (comms and _behind_an_earlier(store, rec)):
         later = _key(lane, now + HOLD, msg_id)
         try:  # back in its lane, a little later: the trigger goes first
@@ -148,7 +154,8 @@ def _deliver_one(store: RecordStore, clock: Clock, rec, pager: Pager | None, rou
         report.skipped += 1  # another sweep holds it
         return False
     try:
-        if comms:
+        if comms:   # the receivers' references (thread, ticket, page incident); a digest belongs to no incident
+            refs = IncidentRepository(store).refs(str(data["incident_id"])) if data.get("incident_id") else {}
             result: Delivery | str = comms_delivery.send(data, receivers, IncidentRepository(store), now, refs)
         else:
             result = _send(data, pager, routing_keys, base_url, alerts, receivers)

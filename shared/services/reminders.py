@@ -145,17 +145,16 @@ def daily(*, store: RecordStore, clock: Clock, runbook: Runbook, tickets: Ticket
     if local.hour < DIGEST_HOUR or not cal.is_working_day(local.date()):
         return None
     day = local.date().isoformat()
+    claim_key = f"meta|reminders|{day}"
+    if store.get(keys=[claim_key]):
+        return None          # today's digest is out: the rest of the day's ticks read one row, nothing more
     rows = [dict(r.data) for r in store.scan(start="rev|", end="rev}", limit=1000,
-                                       filters=[Filter("status", "ne", "closed")]).records]
+                                             filters=[Filter("status", "ne", "closed")]).records]
     text = digest_text(rows, now, runbook)
-    claim = Op("insert", f"meta|reminders|{day}", {"at": iso(now), "lines": text.count("\n") + 1 if text else 0})
-    ops = [claim]
+    ops = [Op("insert", claim_key, {"at": iso(now), "lines": text.count("\n") + 1 if text else 0})]
     if text:
-        ops.append(Op("insert", f"out|chat|{iso(now)}|rev{day.replace('-', '')}", {
-            "incident_id": "", "channel": "chat", "action": "post", "role": "", "person": "", "dedup_key": day,
-            "severity": "", "summary": "Review digest", "text": text, "details": "{}", "attempts": 0,
-            "created_at": iso(now), "subject": f"Post-incident reviews and action items, {day}",
-            "opener": True, "kind": "review digest", "what": "Chat review digest", "facts": "[]"}))
+        ops.append(outbox.notice(now, subject=f"Post-incident reviews and action items, {day}", text=text,
+                                 kind="review digest", dedup_key=day))
     try:
         store.commit(ops=ops)
     except ConcurrencyConflict:
@@ -171,25 +170,35 @@ def digest_text(rows: list[dict[str, Any]], now: datetime, runbook: Runbook) -> 
     reviews: list[str] = []
     items: dict[str, list[str]] = {}
     for row in rows:
-        review = Review.from_dict({"required": True, "status": row.get("status"), "due_at": row.get("due_at"),
-                                   "report_due_at": row.get("report_due_at")})
-        late = review.overdue(now)
-        due = review.due_at if review.status in ("pending", "scheduled") else review.report_due_at
-        if late:
-            reviews.append(f"- {row['incident_id']} ({row.get('severity')}) {row.get('title', '')}: "
-                           f"{' and '.join(late)} OVERDUE (was due {iso(due)})")
-        elif due is not None and due <= horizon:
-            reviews.append(f"- {row['incident_id']} ({row.get('severity')}) {row.get('title', '')}: "
-                           f"{'meeting' if review.status in ('pending', 'scheduled') else 'report'} due {iso(due)}")
-        for item in json.loads(row.get("items") or "[]"):
-            due_day = item.get("due")
-            if due_day and due_day <= horizon.date().isoformat():
-                state = "OVERDUE" if due_day < now.date().isoformat() else "due"
-                items.setdefault(item.get("owner") or "unassigned", []).append(
-                    f"  - {row['incident_id']} {item.get('id')}: {item.get('text')} ({state} {due_day})")
+        try:
+            _digest_row(row, now, horizon, reviews, items)
+        except (KeyError, TypeError, ValueError) as e:   # one unreadable row never hides the others
+            log.error("review index row of %s skipped in the digest: %s: %s", row.get("incident_id"),
+                      type(e).__name__, e, extra={"incident_id": row.get("incident_id")})
     parts = []
     if reviews:
         parts += ["Post-incident reviews:"] + reviews
     for owner in sorted(items):
         parts += [f"Action items for {owner}:"] + items[owner]
     return "\n".join(parts)
+
+
+def _digest_row(row: dict[str, Any], now: datetime, horizon: datetime, reviews: list[str],
+                items: dict[str, list[str]]) -> None:
+    """One review index row's lines: its review when due or overdue, its action items by owner."""
+    review = Review.from_dict({"required": True, "status": row.get("status"), "due_at": row.get("due_at"),
+                               "report_due_at": row.get("report_due_at")})
+    late = review.overdue(now)
+    due = review.due_at if review.status in ("pending", "scheduled") else review.report_due_at
+    if late:
+        reviews.append(f"- {row['incident_id']} ({row.get('severity')}) {row.get('title', '')}: "
+                       f"{' and '.join(late)} OVERDUE (was due {iso(due)})")
+    elif due is not None and due <= horizon:
+        reviews.append(f"- {row['incident_id']} ({row.get('severity')}) {row.get('title', '')}: "
+                       f"{'meeting' if review.status in ('pending', 'scheduled') else 'report'} due {iso(due)}")
+    for item in json.loads(row.get("items") or "[]"):
+        due_day = item.get("due")
+        if due_day and due_day <= horizon.date().isoformat():
+            state = "OVERDUE" if due_day < now.date().isoformat() else "due"
+            items.setdefault(item.get("owner") or "unassigned", []).append(
+                f"  - {row['incident_id']} {item.get('id')}: {item.get('text')} ({state} {due_day})")

@@ -152,3 +152,21 @@ def test_an_alert_flagging_personal_data_starts_the_clock_at_its_firing_time(mem
     no = h.alert(metric_alert("pd2", severity="Sev3", target="x", rule="r2",
                               custom={"personal_data": "no"}))["incident_id"]
     assert h.show(no)["breach"]["personal_data"] is False
+
+
+def test_one_unreadable_review_row_never_hides_the_days_digest(memory_store):
+    from shared.ports import Op
+    clock = FixedClock(datetime(2026, 11, 30, 9, 30, tzinfo=timezone.utc))    # a Monday, 10:30 in Berlin
+    h = Harness(memory_store, clock, runbook=BOOK)
+    inc = sev1(h)
+    h.command("resolve", inc, {}, actor="alice")
+    aftercare.record_review(inc, {"action_items": [{"text": "Alert on disk", "owner": "bob", "due": "2026-12-01"}]},
+                            "alice", store=memory_store, clock=clock, runbook=BOOK)
+    memory_store.commit(ops=[Op("insert", "rev|00000000000000", {"incident_id": "INC-X", "status": "pending",
+                                                                "due_at": "not a time", "items": "{broken"})])
+    text = reminders.daily(store=memory_store, clock=clock, runbook=BOOK)
+    assert text and "Alert on disk" in text and "INC-X" not in text
+    clock.advance(minutes=15)
+    calls = memory_store.round_trips
+    assert reminders.daily(store=memory_store, clock=clock, runbook=BOOK) is None
+    assert memory_store.round_trips - calls == 1                                 # the day's claim row, nothing more
