@@ -49,7 +49,7 @@ def _facts(inc: Incident, runbook: Runbook, now: datetime) -> str:
                        ["Lead", ctx["lead"]]])
 
 
-def _chat(inc: Incident, now: datetime, r: Rendered, runbook: Runbook, kind: str, *, opener: bool = False,
+def chat_message(inc: Incident, now: datetime, r: Rendered, runbook: Runbook, kind: str, *, opener: bool = False,
           root: bool = False) -> Op:
     """A chat message; `root`: also bring the first message's STATUS line up to date (Slack Web API)."""
     fields: dict[str, Any] = {"subject": r.subject, "template": r.template, "kind": kind, "opener": opener,
@@ -70,7 +70,7 @@ def initial(inc: Incident, now: datetime, runbook: Runbook, diagnostics: list[st
     r = render(inc, "slack-initial", runbook, now, diagnostics=list(diagnostics or []))
     inc.comms["chat"] = iso(now)
     inc.record(now, "communication", AUTOMATION, "Initial assessment queued for chat")
-    return [_chat(inc, now, r, runbook, "initial assessment", opener=True)]
+    return [chat_message(inc, now, r, runbook, "initial assessment", opener=True)]
 
 
 def open_ticket(inc: Incident, now: datetime, runbook: Runbook) -> list[Op]:
@@ -94,7 +94,7 @@ def follow_up(inc: Incident, runbook: Runbook) -> list[Op]:
             continue
         r = render(inc, name, runbook, ev.at, **_extra(ev))
         if inc.comms.get("chat"):
-            ops.append(_chat(inc, ev.at, r, runbook, name.removeprefix("update-").replace("-", " "),
+            ops.append(chat_message(inc, ev.at, r, runbook, name.removeprefix("update-").replace("-", " "),
                              root=ev.kind != "remediation"))
         if inc.comms.get("ticket") and ev.kind != "remediation":
             ops.append(_ticket(inc, ev.at, "resolve" if ev.kind == "resolved" else "comment", r.text,
@@ -160,7 +160,7 @@ def drafts(inc: Incident, now: datetime, runbook: Runbook) -> list[Op]:
     for tenant in tenants:
         customer = runbook.comms.customer(tenant) if tenant else {"name": "Customer", "contact": ""}
         r = render(inc, "customer-draft", runbook, now, customer=customer)
-        ops.append(_chat(inc, now, r, runbook, "customer email draft"))
+        ops.append(chat_message(inc, now, r, runbook, "customer email draft"))
         if inc.comms.get("ticket"):
             ops.append(_ticket(inc, now, "comment", f"{r.subject}\n\n{r.text}", "Jira comment (customer draft)"))
     inc.comms["drafts"] = iso(now)
@@ -210,7 +210,7 @@ def run(inc: Incident, step: str, now: datetime, runbook: Runbook) -> list[Op] |
     r = render(inc, "update-overdue" if late else "update-due", runbook, now, due_at=due, recipients=who)
     inc.record(now, "public-status", AUTOMATION, (f"Public update overdue: promised by {due}" if late else
                f"Reminder: the next public update is due at {due}") + f" (told {', '.join(who)})")
-    return [_chat(inc, now, r, runbook, "overdue update" if late else "update reminder")] if inc.comms.get("chat") else []
+    return [chat_message(inc, now, r, runbook, "overdue update" if late else "update reminder")] if inc.comms.get("chat") else []
 
 
 def _recipients(inc: Incident, runbook: Runbook, now: datetime) -> list[str]:

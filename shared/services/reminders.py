@@ -97,7 +97,7 @@ def _people(runbook: Runbook, now: datetime) -> list[str]:
 
 
 def _chat(inc: Incident, now: datetime, runbook: Runbook, subject: str, text: str) -> list[Op]:
-    return [communications._chat(inc, now, Rendered(template="gdpr", subject=subject, text=text), runbook,
+    return [communications.chat_message(inc, now, Rendered(template="gdpr", subject=subject, text=text), runbook,
                                  "GDPR reminder", opener=True)]
 
 
