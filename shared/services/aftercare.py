@@ -18,10 +18,11 @@ from shared.domain.incident import Incident
 from shared.domain.policy import Runbook
 from shared.domain.review import Review
 from shared.domain.timeutil import instant
-from shared.ports import Clock, Op, RecordStore
+from shared.domain.events import Event
+from shared.ports import Clock, RecordStore
 from shared.services import outbox
 from shared.services.commands import _change
-from shared.services.repository import IncidentRepository
+from shared.storage.repository import IncidentRepository
 
 BREACH_FIELDS = ("personal_data", "aware_at", "notified_at", "authority", "reference", "actor")
 
@@ -34,7 +35,7 @@ def record_review(incident_id: str, body: dict[str, Any], actor: str, *, store: 
     status forbids)."""
     fields = {k: v for k, v in body.items() if k != "actor"}
 
-    def apply(inc: Incident) -> list[Op]:
+    def apply(inc: Incident) -> list[Event]:
         now = clock.now()
         before = Review.from_incident(inc, runbook)
         review, events = before.record(fields, now=now, calendar=runbook.calendar)
@@ -45,7 +46,7 @@ def record_review(incident_id: str, body: dict[str, Any], actor: str, *, store: 
     return _change(incident_id, apply, store=store, runbook=runbook)
 
 
-def item_messages(inc: Incident, before: Review, after: Review, now: datetime) -> list[Op]:
+def item_messages(inc: Incident, before: Review, after: Review, now: datetime) -> list[Event]:
     """One ticket message per action item `after` adds (open ones: an item recorded as already done needs no
     issue). The outbox delivers it after the incident's earlier ticket messages; without Jira it is recorded
     as not sent."""
@@ -76,7 +77,7 @@ def record_breach(incident_id: str, body: dict[str, Any], actor: str, *, store: 
     if not ({"personal_data", "notified_at"} & set(body)):
         raise InvalidInput("$.personal_data", "give personal_data (true or false), or notified_at with authority")
 
-    def apply(inc: Incident) -> list[Op]:
+    def apply(inc: Incident) -> list[Event]:
         now = clock.now()
         clock_ = BreachClock.from_dict(inc.breach or None, at="$")
         if "personal_data" in body:

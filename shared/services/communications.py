@@ -21,9 +21,9 @@ from shared.domain.communication import Rendered, context
 from shared.domain.incident import AUTOMATION, Incident, TimelineEvent
 from shared.domain.policy import Runbook
 from shared.domain.timeutil import iso, parse_iso
-from shared.ports import Op
+from shared.domain.events import Event, MessageQueued, PublicStatusChanged
 from shared.services import outbox, rendering
-from shared.services.repository import PUBLIC_UPDATES, IncidentRepository
+from shared.storage.repository import PUBLIC_UPDATES
 
 CHAT, TICKET, STATUS = "chat", "ticket", "status_page"
 REMIND, OVERDUE = "comms:remind", "comms:overdue"     # the promised public update: due soon, missed
@@ -50,7 +50,7 @@ def _facts(inc: Incident, runbook: Runbook, now: datetime) -> str:
 
 
 def chat_message(inc: Incident, now: datetime, r: Rendered, runbook: Runbook, kind: str, *, opener: bool = False,
-          root: bool = False) -> Op:
+          root: bool = False) -> MessageQueued:
     """A chat message; `root`: also bring the first message's STATUS line up to date (Slack Web API)."""
     fields: dict[str, Any] = {"subject": r.subject, "template": r.template, "kind": kind, "opener": opener,
                               "what": f"Chat {kind}", "facts": _facts(inc, runbook, now)}
@@ -60,12 +60,12 @@ def chat_message(inc: Incident, now: datetime, r: Rendered, runbook: Runbook, ki
     return outbox.message(now, inc, channel=CHAT, action="post", text=r.text, fields=fields)
 
 
-def _ticket(inc: Incident, now: datetime, action: str, text: str, what: str) -> Op:
+def _ticket(inc: Incident, now: datetime, action: str, text: str, what: str) -> MessageQueued:
     return outbox.message(now, inc, channel=TICKET, action=action, text=text,
                           fields={"what": what, "opener": False, "kind": action})
 
 
-def initial(inc: Incident, now: datetime, runbook: Runbook, diagnostics: list[str] | None = None) -> list[Op]:
+def initial(inc: Incident, now: datetime, runbook: Runbook, diagnostics: list[str] | None = None) -> list[Event]:
     """Runbook step 1's initial assessment in #incident-active (with step 2's diagnostics when in)."""
     r = render(inc, "slack-initial", runbook, now, diagnostics=list(diagnostics or []))
     inc.comms["chat"] = iso(now)
@@ -73,7 +73,7 @@ def initial(inc: Incident, now: datetime, runbook: Runbook, diagnostics: list[st
     return [chat_message(inc, now, r, runbook, "initial assessment", opener=True)]
 
 
-def open_ticket(inc: Incident, now: datetime, runbook: Runbook) -> list[Op]:
+def open_ticket(inc: Incident, now: datetime, runbook: Runbook) -> list[Event]:
     """The incident's Jira ticket: summary "[SEV-n] INC-… title", labels incident, severity and id."""
     if inc.comms.get("ticket"):
         return []
@@ -85,9 +85,9 @@ def open_ticket(inc: Incident, now: datetime, runbook: Runbook) -> list[Op]:
         "opener": True, "kind": "create", "what": "Jira ticket"})]
 
 
-def follow_up(inc: Incident, runbook: Runbook) -> list[Op]:
+def follow_up(inc: Incident, runbook: Runbook) -> list[Event]:
     """The messages the incident's unsaved timeline events call for (call before saving it)."""
-    ops: list[Op] = []
+    ops: list[Event] = []
     for ev in list(inc.new_events):
         name = UPDATES.get(ev.kind)
         if name is None or (ev.kind == "remediation" and not ev.text.startswith(_REMEDIATION_NEWS)):
@@ -110,7 +110,7 @@ def _extra(ev: TimelineEvent) -> dict[str, Any]:
             "new_severity": str(ev.data.get("new", ""))}
 
 
-def publish(inc: Incident, phase: str, message: str, actor: str, now: datetime, runbook: Runbook) -> list[Op]:
+def publish(inc: Incident, phase: str, message: str, actor: str, now: datetime, runbook: Runbook) -> list[Event]:
     """A public status update in `phase`: the self-hosted page's row (in this batch), the Statuspage
     message, and the next promised update's clock (SEV-1 30 minutes, SEV-2 1 hour, from the runbook)."""
     r = render(inc, f"status-{phase}", runbook, now, message=message)
@@ -139,10 +139,10 @@ def publish(inc: Incident, phase: str, message: str, actor: str, now: datetime, 
         "roles": " ".join(roles), "component_status": "operational" if phase == "resolved" else
         COMPONENT.get(inc.severity, "degraded_performance"), "opener": opener, "kind": phase,
         "what": f"Status page {phase}"})
-    return [IncidentRepository.public_op(inc.id, row), msg]
+    return [PublicStatusChanged(inc.id, row), msg]
 
 
-def auto_publish(inc: Incident, now: datetime, runbook: Runbook) -> list[Op]:
+def auto_publish(inc: Incident, now: datetime, runbook: Runbook) -> list[Event]:
     """The SEV-1 60-minute step: "Investigating" on the status page, unless something was published."""
     if inc.comms.get("public"):
         inc.record(now, "communication", AUTOMATION, "Status page already updated by a responder: nothing to add")
@@ -150,13 +150,13 @@ def auto_publish(inc: Incident, now: datetime, runbook: Runbook) -> list[Op]:
     return publish(inc, "investigating", "", AUTOMATION, now, runbook)
 
 
-def drafts(inc: Incident, now: datetime, runbook: Runbook) -> list[Op]:
+def drafts(inc: Incident, now: datetime, runbook: Runbook) -> list[Event]:
     """The runbook's customer email, drafted once per affected tenant for the customer success lead (chat,
     and a comment on the ticket). People review and send it: the machine never writes to customers."""
     if inc.comms.get("drafts"):
         return []
     tenants = inc.tenants[:MAX_DRAFTS] or [""]
-    ops: list[Op] = []
+    ops: list[Event] = []
     for tenant in tenants:
         customer = runbook.comms.customer(tenant) if tenant else {"name": "Customer", "contact": ""}
         r = render(inc, "customer-draft", runbook, now, customer=customer)
@@ -171,7 +171,7 @@ def drafts(inc: Incident, now: datetime, runbook: Runbook) -> list[Op]:
     return ops
 
 
-def mark_external(inc: Incident, now: datetime, runbook: Runbook, actor: str) -> list[Op]:
+def mark_external(inc: Incident, now: datetime, runbook: Runbook, actor: str) -> list[Event]:
     """The incident affects customers: a SEV-2 gets its customer drafts now (a SEV-1 at 30 minutes)."""
     if inc.comms.get("external"):
         return []
@@ -196,7 +196,7 @@ def schedule(inc: Incident, runbook: Runbook) -> dict[str, datetime]:
     return steps
 
 
-def run(inc: Incident, step: str, now: datetime, runbook: Runbook) -> list[Op] | None:
+def run(inc: Incident, step: str, now: datetime, runbook: Runbook) -> list[Event] | None:
     """Remind the lead (and, for a SEV-1, the CTO step's people) that the promised update is due, or
     mark it missed. None when it no longer applies (an update was published meanwhile)."""
     public = inc.comms.get("public") or {}
@@ -227,7 +227,7 @@ def _recipients(inc: Incident, runbook: Runbook, now: datetime) -> list[str]:
     return list(dict.fromkeys(people))
 
 
-def for_step(inc: Incident, channel: str, now: datetime, runbook: Runbook) -> list[Op]:
+def for_step(inc: Incident, channel: str, now: datetime, runbook: Runbook) -> list[Event]:
     """The work an escalation step's `also` names: chat (the initial assessment), ticket, customer_comms
     (the customer drafts: a SEV-1 always, a SEV-2 with external impact), status_page ("Investigating")."""
     if channel == CHAT:

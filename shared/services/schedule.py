@@ -1,18 +1,21 @@
-"""What an incident has scheduled on the due index, derived from its state and the runbook.
+"""What an incident's change calls for, derived from its state and the runbook: the work it has
+scheduled on the due index, and the follow-up its events ask for (chat updates, ticket comments, the
+public status when it resolves, the review index).
 
-The incident's `scheduled` map and the due rows are rewritten together in every save, so the index
-never disagrees with the incident.
+The unit of work asks this of every incident it saves (`derive`), so the schedule and the due rows are
+rewritten together in every save and the index never disagrees with the incident, and every path that
+changes an incident (a responder, a timer, an alert) sends the same follow-up.
 """
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Mapping
+from typing import Mapping, Sequence
 
+from shared.domain.events import Event
 from shared.domain.incident import Incident
 from shared.domain.policy import Runbook
-from shared.ports import Op, Record
-from shared.services import communications, diagnostics, escalation, metrics_store, remediation, reminders
-from shared.services.repository import IncidentRepository
+from shared.services import communications, diagnostics, escalation, remediation, reminders
+from shared.storage.uow import Derive
 
 STABILITY = "stability"
 
@@ -31,14 +34,13 @@ def schedule_for(inc: Incident, runbook: Runbook) -> dict[str, datetime]:
     return due
 
 
-def incident_ops(repo: IncidentRepository, inc: Incident, etag: str | None, runbook: Runbook,
-                 known: Mapping[str, Record | None] | None = None) -> list[Op]:
-    """Every row one change of `inc` writes, for one atomic batch: the incident (insert when etag is
-    None), its timeline, its due rows, and the messages its events call for (chat updates, ticket
-    comments, the public status when it resolves), and its metrics aggregate (`known`: rows the caller
-    already read, not read again)."""
-    messages = communications.follow_up(inc, runbook)
-    index = reminders.index_op(inc)
-    at = max((ev.at for ev in inc.new_events), default=inc.resolved_at or inc.created_at)   # the change's time
-    counted = metrics_store.ops(repo.store, inc, at, known)   # before save_ops: it marks what the incident is counted as
-    return repo.save_ops(inc, etag, schedule_for(inc, runbook)) + messages + ([index] if index else []) + counted
+def derive(runbook: Runbook) -> Derive:
+    """The unit of work's hook: a saved incident's schedule, and the events its change raises."""
+    def derived(inc: Incident) -> tuple[Mapping[str, datetime], Sequence[Event]]:
+        raised: list[Event] = list(communications.follow_up(inc, runbook))
+        index = reminders.review_indexed(inc)
+        if index is not None:
+            raised.append(index)
+        return schedule_for(inc, runbook), raised
+    return derived
+

@@ -7,17 +7,17 @@ One partition holds every record, ordered by key:
     alert|<h>|F / |R        alert id (hashed) + condition -> incident: de-duplication
     fp|<h>                  fingerprint (rule + targets) -> the incident it opened
     res|<h>                 core resource -> last incident and time: correlation window
+                            (alert|, fp|, res|: shared/storage/alert_index.py)
     seq|<yyyymmdd>          the day's incident counter: the last id reserved; a worker reserves ids in
                             blocks (ID_BLOCK), so creating an incident writes no shared row; a hint,
                             never trusted (see heal_counter)
     due|<iso>|<id>|<lane>   the due index: when the incident's next work of a lane (esc: escalation,
-                            SLA, stability; arm: diagnostics, remediation) falls due
-    fail|<id>|<lane>        a due row whose work failed: when to try again, how often it failed, why
+                            SLA, stability; arm: diagnostics, remediation) falls due (shared/storage/due_index.py)
     pub|<inv>               what the public status page shows of an incident (only what was published)
     ref|<inv>|<receiver>    a receiver's reference for an incident: its Slack thread, Jira key,
-                            Statuspage incident (written by delivery, never with the incident's ETag)
-    dead|<lane>|<iso>|<msg> an outbound message a receiver refused for good (a permanent 4xx)
-    met|<YYYY-MM>|<sev>|<n> incident metrics of one month and severity, shard n of 8 (shared/services/metrics_store.py)
+                            Statuspage incident (shared/storage/refs.py: never with the incident's ETag)
+    dead|<lane>|<iso>|<msg> an outbound message a receiver refused for good (shared/storage/outbox_rows.py)
+    met|<YYYY-MM>|<sev>|<n> incident metrics of one month and severity, shard n of 8 (shared/storage/metrics_store.py)
     rev|<inv>               the review index: a required review's status, deadlines and open action items
 
 so a state change, its timeline, its index rows and its schedule commit in one atomic batch.
@@ -42,8 +42,8 @@ from shared.domain.errors import InvalidInput, NotFound
 from shared.domain.incident import Incident
 from shared.domain.timeutil import iso
 from shared.ports import Filter, Op, Record, RecordStore
-from shared.services import incident_ids
-from shared.services.incident_ids import counter_key  # noqa: F401  (the key layout is read here too)
+from shared.storage import incident_ids
+from shared.storage.incident_ids import counter_key  # noqa: F401  (the key layout is read here too)
 
 class DocumentTooLarge(ValueError):
     """A document over what one Table entity holds (a bug: the domain bounds what an incident keeps)."""
@@ -100,10 +100,6 @@ def ref_key(incident_id: str, receiver: str) -> str:
     return f"ref|{inverted(incident_id)}|{receiver}"
 
 
-def failure_key(incident_id: str, lane: str) -> str:
-    return f"fail|{incident_id}|{lane}"
-
-
 def alert_key(alert_id: str, condition: str) -> str:
     return f"alert|{h(alert_id)}|{condition[:1].upper()}"
 
@@ -158,7 +154,11 @@ class IncidentRepository:
             raise NotFound(f"no incident {incident_id!r}")
         return self.from_record(rec), rec.etag
 
-    # -- incident ids (shared/services/incident_ids.py) -------------------------------------
+    def exists(self, incident_id: str) -> bool:
+        """Whether an incident holds this id (one point read)."""
+        return bool(self.store.get(keys=[incident_key(incident_id)]))
+
+    # -- incident ids (shared/storage/incident_ids.py) -------------------------------------
     def allocate_id(self, now: datetime) -> str:
         """The day's next free incident id for this worker (see incident_ids.allocate)."""
         return incident_ids.allocate(self.store, now)
@@ -199,25 +199,6 @@ class IncidentRepository:
         """A timeline event written without loading or rewriting the incident (no ETag needed)."""
         doc = [{"at": iso(at), "kind": kind, "actor": actor, "text": text, "data": data}]
         return Op("insert", side_event_key(incident_id, at), encode_doc(doc))
-
-    def refs(self, incident_id: str) -> dict[str, Record]:
-        """The receivers' references for the incident (receiver -> record), in one range scan."""
-        prefix = f"ref|{inverted(incident_id)}|"
-        found: dict[str, Record] = {}
-        after = None
-        while True:   # one page in practice: a receiver per channel, plus one per Jira action item
-            page = self.store.scan(start=prefix, end=prefix + "~", limit=100, after=after)
-            found.update({r.key[len(prefix):]: r for r in page.records})
-            if page.continuation is None:
-                return found
-            after = page.continuation
-
-    @staticmethod
-    def ref_op(incident_id: str, receiver: str, data: Mapping[str, Any], etag: str | None) -> Op:
-        """Write a receiver's reference: insert when new (fails if another sender wrote it first), else
-        replace under the ETag it was read with."""
-        key = ref_key(incident_id, receiver)
-        return Op("insert", key, dict(data)) if etag is None else Op("replace", key, dict(data), etag)
 
     @staticmethod
     def public_op(incident_id: str, data: Mapping[str, Any]) -> Op:
@@ -260,11 +241,6 @@ class IncidentRepository:
                 return found
             after = page.continuation
 
-    # -- failing due rows ----------------------------------------------------------------------
-    def failures(self) -> dict[str, Record]:
-        """Every recorded failure of a due row, by its key (fail|<id>|<lane>)."""
-        return {r.key: r for r in self.store.scan(start="fail|", end="fail}", limit=1000).records}
-
     def save_ops(self, inc: Incident, etag: str | None, schedule: Mapping[str, datetime] | None = None
                  ) -> builtins.list[Op]:
         """Ops writing the incident (insert when etag is None, else ETag-conditional replace), its new
@@ -292,23 +268,6 @@ class IncidentRepository:
         ops.insert(0, Op("insert", incident_key(inc.id), row) if etag is None
                    else Op("replace", incident_key(inc.id), row, etag))
         return ops
-
-    def due_rows_missing(self, incidents: builtins.list[Incident]) -> builtins.list[Op]:
-        """Upserts for the due rows these incidents count on but the index lost: one range scan of
-        the due index, however many incidents (not a point read per row)."""
-        wanted = {due_key(due, inc.id, lane): {"incident_id": inc.id, "lane": lane}
-                  for inc in incidents for lane, due in inc.lanes.items()}
-        if not wanted:
-            return []
-        found: set[str] = set()
-        after = None
-        while True:
-            page = self.store.scan(start="due|", end="due}", limit=1000, after=after)
-            found.update(r.key for r in page.records)
-            if page.continuation is None:
-                break
-            after = page.continuation
-        return [Op("upsert", k, v) for k, v in wanted.items() if k not in found]
 
 
 def _offset(token: str | None) -> int:

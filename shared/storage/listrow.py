@@ -7,6 +7,11 @@ with a point read, and one row per item with everything else.
                       in the same batch as its index entry; the list routes read the index and these
                       rows with one range scan of `<kind>|` (bounded: one row per index entry)
 
+The kinds: SILENCES (`sil|index`, `sil|SIL-<hex>`: a silence's index entry holds its id, start, end,
+the matched values hashed, fixed size whatever was matched, and the reason's first words) and
+OVERRIDES (`ovr|index`, `ovr|OVR-<hex>`: an on-call override's entry holds its id, role, person,
+start, end and created_at, all that resolving who is on call needs).
+
 Nothing written here can outgrow Table Storage (1 MiB per entity, 64 KiB per string property, 255
 properties): an entry's JSON is at most ENTRY_MAX characters, at most MAX_ACTIVE items may be active
 (the next create is a Conflict that says so: end one first), and the index is written as JSON cut
@@ -27,8 +32,8 @@ from typing import Any, Callable
 from shared.domain.errors import Conflict, ConcurrencyConflict, InvalidInput, NotFound
 from shared.domain.timeutil import iso
 from shared.ports import Op, Record, RecordStore
-from shared.services.retry import retrying
-from shared.services.repository import decode_doc, encode_doc
+from shared.storage.retry import retrying
+from shared.storage.repository import decode_doc, encode_doc
 
 MAX_ACTIVE = 100
 ENTRY_MAX = 1000     # characters of one entry's JSON
@@ -38,6 +43,13 @@ MIGRATE = 40         # items of the old layout moved to their own rows per write
 HAS_ROW = "d"        # set on entries whose item has its own row
 
 Entry = dict[str, Any]
+
+SILENCES = "sil"     # the kinds of list: shared/services/silences.py
+OVERRIDES = "ovr"    # shared/services/oncall.py
+
+
+def index_key(kind: str) -> str:
+    return f"{kind}|index"
 
 
 def entries(rec: Record | None) -> list[Entry]:
@@ -66,10 +78,14 @@ class ListRow:
 
     @property
     def index(self) -> str:
-        return f"{self.kind}|index"
+        return index_key(self.kind)
 
     def row_key(self, item_id: str) -> str:
         return f"{self.kind}|{item_id}"
+
+    def load(self, store: RecordStore) -> list[Entry]:
+        """The index entries as stored (ended ones included): one point read."""
+        return entries(store.get(keys=[self.index]).get(self.index))
 
     def read(self, store: RecordStore, now: datetime) -> list[Entry]:
         """The whole items not yet ended, oldest first: one range scan of the index and item rows."""

@@ -16,7 +16,7 @@ from typing import Any
 
 from shared.domain.errors import ConcurrencyConflict
 from shared.ports import Op, Record, RecordStore
-from shared.services.retry import retrying
+from shared.storage.retry import retrying
 
 
 def counter_key(day: str) -> str:
