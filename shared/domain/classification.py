@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
 from shared.domain.alerts import Alert
-from shared.domain.errors import PolicyError
+from shared.domain.errors import InvalidInput, PolicyError
 
 IMPACTS = {"core": "core feature broken", "degraded": "feature degraded", "minor": "minor/cosmetic"}
 SCOPES = {"all": "all users", "some": "some users", "one": "one user"}
@@ -142,10 +142,47 @@ class Classification:
     category: str | None = None
     tenants: tuple[str, ...] = field(default=())
 
+    @property
+    def impact_text(self) -> str | None:
+        """The impact in the runbook's words ("core feature broken"), as the app shows it."""
+        return IMPACTS[self.impact] if self.impact else None
+
+    @property
+    def scope_text(self) -> str | None:
+        return SCOPES[self.scope] if self.scope else None
+
     def as_dict(self) -> dict[str, Any]:
-        return {"impact": IMPACTS[self.impact] if self.impact else None,
-                "scope": SCOPES[self.scope] if self.scope else None, "reason": self.reason,
+        """As the app shows it (incident JSON, outbox details): impact and scope in words, no severity
+        (the incident's own) nor tenants (the incident's union)."""
+        return {"impact": self.impact_text, "scope": self.scope_text, "reason": self.reason,
                 "security": self.security, "category": self.category}
+
+    # -- the stored shape: one codec, used by Incident.to_doc/from_doc -------------------------------
+    def to_doc(self) -> dict[str, Any]:
+        return {"severity": self.severity, "impact": self.impact, "scope": self.scope, "reason": self.reason,
+                "security": self.security, "category": self.category, "tenants": list(self.tenants)}
+
+    @classmethod
+    def from_doc(cls, doc: Mapping[str, Any] | None, *, severity: str,
+                 tenants: Sequence[str] = ()) -> "Classification":
+        """Read a stored classification. Documents written before it was typed hold impact and scope in
+        words and neither severity nor tenants: those come from the incident (`severity`, `tenants`)."""
+        doc = doc or {}
+        stored = doc.get("tenants")
+        return cls(severity=str(doc.get("severity") or severity),
+                   impact=_key_of(doc.get("impact"), IMPACTS), scope=_key_of(doc.get("scope"), SCOPES),
+                   reason=str(doc.get("reason") or ""), security=bool(doc.get("security")),
+                   category=None if doc.get("category") is None else str(doc["category"]),
+                   tenants=tuple(str(t) for t in (stored if isinstance(stored, list) else tenants)))
+
+
+def _key_of(value: Any, words: Mapping[str, str]) -> str | None:
+    """A stored impact or scope -> its key: the key itself, or the runbook's words for it (old documents)."""
+    if value is None or value == "":
+        return None
+    if value in words:
+        return str(value)
+    return next((k for k, v in words.items() if v == value), None)
 
 
 def declared(*, actor: str, severity: str | None, impact: str | None, scope: str | None,
@@ -168,6 +205,30 @@ def declared(*, actor: str, severity: str | None, impact: str | None, scope: str
     sev = MATRIX[(impact, scope)]
     return Classification(sev, impact, scope, f"Declared by {actor}: {IMPACTS[impact]} × {SCOPES[scope]} → {sev}",
                           False, None, tenants)
+
+
+def from_request(body: Mapping[str, Any], *, actor: str) -> Classification:
+    """A declared incident's classification from the request body: severity, or impact and scope; tenants;
+    security. Raises InvalidInput naming the field."""
+    severity = norm_severity(body["severity"]) if "severity" in body else None
+    if "severity" in body and severity is None:
+        raise InvalidInput("$.severity", "must be one of SEV-1, SEV-2, SEV-3, SEV-4")
+    impact, scope = norm_impact(body.get("impact", "")), norm_scope(body.get("scope", ""))
+    if "impact" in body and impact is None:
+        raise InvalidInput("$.impact", f"must be one of {', '.join(IMPACTS)}")
+    if "scope" in body and scope is None:
+        raise InvalidInput("$.scope", f"must be one of {', '.join(SCOPES)}")
+    tenants = body.get("tenants", [])
+    if not isinstance(tenants, list) or not all(isinstance(t, str) for t in tenants):
+        raise InvalidInput("$.tenants", "must be a list of tenant names")
+    security = body.get("security", False)
+    if not isinstance(security, bool):
+        raise InvalidInput("$.security", "must be true or false")
+    try:
+        return declared(actor=actor, severity=severity, impact=impact, scope=scope,
+                        tenants=tuple(sorted(tenants)), security=security)
+    except ValueError as e:
+        raise InvalidInput("$.severity", str(e)) from e
 
 
 def _tenants(props: Mapping[str, str]) -> tuple[str, ...]:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, Mapping
 
-from shared.domain.classification import IMPACTS, SCOPES
+from shared.domain.classification import IMPACTS
 from shared.domain.comms_policy import CommsPolicy
 from shared.domain.incident import Incident
 
@@ -84,13 +84,6 @@ def human_duration(span: timedelta | float) -> str:
     return " ".join(f"{n} {unit}{'' if n == 1 else 's'}" for n, unit in shown)
 
 
-def _short(value: Any, long_forms: Mapping[str, str]) -> str:
-    """The short form (core, all) of a stored classification value (stored long: "core feature broken")."""
-    if value in long_forms:
-        return str(value)
-    return next((k for k, v in long_forms.items() if v == value), "")
-
-
 def service_of(resource_id: str | None, comms: CommsPolicy, core: Mapping[str, str]) -> str:
     """The public name of a core resource (its role through [communications.services]); "" otherwise."""
     rid = (resource_id or "").lower()
@@ -130,9 +123,9 @@ def context(inc: Incident, comms: CommsPolicy, now: datetime, *, core: Mapping[s
     strings ("" when not yet), durations human text. `core` maps core role -> ARM id (settings), to name
     the affected services publicly."""
     c = inc.classification
-    impact = _short(c.get("impact"), IMPACTS) or _DEFAULT_IMPACT.get(inc.severity, "minor")
+    impact = c.impact or _DEFAULT_IMPACT.get(inc.severity, "minor")
     n = len(inc.tenants)
-    scope = _short(c.get("scope"), SCOPES) or ("one" if n == 1 else "some" if n else "all")
+    scope = c.scope or ("one" if n == 1 else "some" if n else "all")
     services = [s for s in dict.fromkeys(service_of(t, comms, core) for t in inc.core_targets) if s]
     cadence = comms.update_every(inc.severity)
     incident = {
@@ -141,8 +134,8 @@ def context(inc: Incident, comms: CommsPolicy, now: datetime, *, core: Mapping[s
         "status": inc.phase.capitalize(), "created_at": iso_utc(inc.created_at),
         "acknowledged_at": iso_utc(inc.acknowledged_at), "resolved_at": iso_utc(inc.resolved_at),
         "duration": human_duration((inc.resolved_at or now) - inc.created_at), "impact": impact,
-        "impact_text": IMPACTS[impact], "scope": scope, "reason": str(c.get("reason") or ""),
-        "security": bool(c.get("security")), "tenants": list(inc.tenants), "tenant_count": n,
+        "impact_text": IMPACTS[impact], "scope": scope, "reason": c.reason,
+        "security": c.security, "tenants": list(inc.tenants), "tenant_count": n,
     }
     first = inc.tenants[0] if inc.tenants else None
     values: dict[str, Any] = {

@@ -8,15 +8,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Mapping
+from typing import Any, Callable, Iterable, Mapping, Sequence, Union
 
 from shared.domain.errors import PolicyError
+from shared.domain.incident import AUTOMATION, Incident
+from shared.domain.roster import Override, Roster
+from shared.domain.timeutil import iso, parse_iso, parse_stored
 
 ROLES = ("primary", "secondary", "engineering_lead", "vp_engineering", "security_lead",
          "customer_success_lead", "cto")
 CONDITIONS = {"acknowledged": "not acknowledged", "resolved": "not resolved"}
 CHANNELS = ("page", "status_page", "customer_comms", "ticket", "chat")
 SECURITY = "security"
+STEP = "esc:"   # the due-index names of an incident's steps and SLA checks: esc:<step>, sla:<clock>
+SLA = "sla:"
 
 
 @dataclass(frozen=True)
@@ -112,3 +117,113 @@ def due_at(step: Step, opened_at: datetime, hold_until: datetime | None = None,
     if advanced and step.name in advanced:
         due = min(due, datetime.fromisoformat(advanced[step.name].replace("Z", "+00:00")))
     return due
+
+
+# ---- which step is due, and what firing it does ---------------------------------------------------
+
+def pause_until(inc: Incident) -> datetime | None:
+    """The end of the noise-control pause while it holds the ladder. It never holds a SEV-1 or SEV-2
+    (a raise by any path lifts it) nor a security incident, and it is over once any step has fired."""
+    from shared.domain.policy import PAUSABLE   # policy.py reads ladders from here: imported when used
+    esc = inc.escalation
+    until = parse_iso(esc.get("pause_until")) if esc else None
+    if until is None or inc.severity not in PAUSABLE or inc.classification.security or esc.get("done"):
+        return None
+    return until
+
+
+def hold_until(inc: Incident) -> datetime | None:
+    """Until when the ladder waits: a silence, the noise-control pause, whichever ends last."""
+    holds = [t for t in (parse_iso(inc.silence["until"]) if inc.silence else None, pause_until(inc)) if t]
+    return max(holds) if holds else None
+
+
+def step_due_at(inc: Incident, step: Step) -> datetime:
+    """When one of the incident's steps falls due, holds and steps brought forward included."""
+    return due_at(step, inc.created_at, hold_until(inc), inc.escalation.get("advanced"))
+
+
+def schedule(inc: Incident) -> dict[str, datetime]:
+    """The incident's pending escalation steps and SLA checks, by due time."""
+    due: dict[str, datetime] = {}
+    if not inc.escalation:
+        return due
+    for step in pending(inc.escalation, inc.state):
+        due[STEP + step.name] = step_due_at(inc, step)
+    if inc.sla.get("response_due") and not inc.sla.get("response_breached") and inc.state == "triggered":
+        due[SLA + "response"] = parse_stored(inc.sla["response_due"]) + timedelta(seconds=1)
+    if inc.sla.get("resolution_due") and not inc.sla.get("resolution_breached") and inc.state != "resolved":
+        due[SLA + "resolution"] = parse_stored(inc.sla["resolution_due"]) + timedelta(seconds=1)
+    return due
+
+
+@dataclass(frozen=True)
+class StepFired:
+    """The step ran at `at`: it never runs again."""
+    step: Step
+    at: datetime
+
+
+@dataclass(frozen=True)
+class PageRequested:
+    """Page `person`, on call for `role`, through PagerDuty (the outbox delivers it)."""
+    role: str
+    person: str
+    at: datetime
+    step: Step
+
+    def text(self) -> str:
+        return f"Paging {self.role.replace('_', ' ')} ({self.person}) via PagerDuty: {self.step.describe()}"
+
+
+@dataclass(frozen=True)
+class PageNotSent:
+    """Who would have been paged, and why no page can go out."""
+    role: str
+    person: str
+    at: datetime
+    reason: str
+
+    def text(self) -> str:
+        return f"Page to {self.role.replace('_', ' ')} ({self.person}) not sent: {self.reason}"
+
+
+Firing = Union[StepFired, PageRequested, PageNotSent]
+
+
+def decide_step(inc: Incident, name: str, now: datetime, *, roster: Roster | None,
+                overrides: Callable[[], Iterable[Override]], routable_roles: frozenset[str]
+                ) -> tuple[Firing, ...] | None:
+    """Firing the pending step `name` at `now`: the step itself, then for each of its roles who is on
+    call (the roster with its overrides; "unknown" without a roster) and whether a page can go out (a
+    role without a PagerDuty routing key cannot be paged). None when the step is not pending or not due
+    (a silence or the noise-control pause holds it). `overrides` is read only when someone is looked up.
+    Changes nothing: `record` applies the answer to the incident."""
+    step = next((s for s in pending(inc.escalation, inc.state) if s.name == name), None)
+    if step is None or step_due_at(inc, step) > now:
+        return None
+    found: list[Override] | None = None
+    firing: list[Firing] = [StepFired(step, now)]
+    for role in step.roles:
+        if roster is not None:
+            found = list(overrides()) if found is None else found
+            person = roster.on_call(role, now, found).person
+        else:
+            person = "unknown"
+        firing.append(PageRequested(role, person, now, step) if role in routable_roles else
+                      PageNotSent(role, person, now, f"no PagerDuty routing key for {role}"))
+    return tuple(firing)
+
+
+def record(inc: Incident, firing: Sequence[Firing]) -> None:
+    """Apply a firing to the incident: the step done, each page (sent or not) on the timeline, and who was
+    paged per role (acknowledging or resolving stops their pages)."""
+    for f in firing:
+        if isinstance(f, StepFired):
+            inc.escalation.setdefault("done", {})[f.step.name] = iso(f.at)
+            continue
+        if isinstance(f, PageRequested):
+            inc.record(f.at, "page", AUTOMATION, f.text(), role=f.role, person=f.person)
+        else:
+            inc.record(f.at, "page", AUTOMATION, f.text(), role=f.role, person=f.person, sent=False)
+        inc.escalation.setdefault("paged", {})[f.role] = {"person": f.person, "at": iso(f.at)}

@@ -6,7 +6,7 @@ incident and those events in one atomic batch, so the timeline never disagrees w
 from __future__ import annotations
 
 import hashlib
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Iterable
 
@@ -52,7 +52,7 @@ class Incident:
     title: str
     severity: str
     created_at: datetime
-    classification: dict[str, Any]
+    classification: Classification
     state: str = "triggered"
     phase: str = "investigating"
     acknowledged_at: datetime | None = None
@@ -86,7 +86,7 @@ class Incident:
     def from_alert(cls, incident_id: str, alert: Alert, c: Classification, now: datetime,
                    core_ids: frozenset[str]) -> "Incident":
         inc = cls(id=incident_id, title=alert.summary or alert.alert_rule or alert.monitoring_service,
-                  severity=c.severity, created_at=now, classification=c.as_dict())
+                  severity=c.severity, created_at=now, classification=c)
         inc.add_tenants(c.tenants)
         inc._add_alert(alert, core_ids)
         inc.record(now, "created", "azure-monitor",
@@ -98,7 +98,7 @@ class Incident:
     @classmethod
     def declare(cls, incident_id: str, *, title: str, c: Classification, actor: str, now: datetime) -> "Incident":
         inc = cls(id=incident_id, title=title, severity=c.severity, created_at=now,
-                  classification=c.as_dict(), source="manual")
+                  classification=c, source="manual")
         inc.add_tenants(c.tenants)
         inc.record(now, "created", actor, f"Declared by hand: {title}")
         inc.record(now, "classified", actor, c.reason, severity=c.severity)
@@ -136,11 +136,11 @@ class Incident:
         rose = severity_rank(c.severity) < severity_rank(self.severity)
         if rose:
             old, self.severity = self.severity, c.severity
-            self.classification = c.as_dict()
+            self.classification = c
             self.record(now, "severity", AUTOMATION, f"Severity raised {old} → {c.severity}: {c.reason}",
                         old=old, new=c.severity)
-        if c.security and not self.classification.get("security"):
-            self.classification = {**self.classification, "security": True, "category": c.category or "security"}
+        if c.security and not self.classification.security:
+            self.classification = replace(self.classification, security=True, category=c.category or "security")
             self.record(now, "security", AUTOMATION, f"A security alert joined: this is now a security incident "
                         f"({c.reason})")
             return True
@@ -237,7 +237,8 @@ class Incident:
         if severity == self.severity:
             return False
         old, self.severity = self.severity, severity
-        self.classification = {**self.classification, "reason": f"Set to {severity} by {actor}: {reason}"}
+        self.classification = replace(self.classification, severity=severity,
+                                      reason=f"Set to {severity} by {actor}: {reason}")
         self.record(now, "severity", actor, f"Severity {old} → {severity}: {reason}", old=old, new=severity)
         return True
 
@@ -267,6 +268,7 @@ class Incident:
         doc.pop("new_events")
         for k in self._TIMES:
             doc[k] = iso(getattr(self, k))
+        doc["classification"] = self.classification.to_doc()
         return doc
 
     @classmethod
@@ -274,5 +276,7 @@ class Incident:
         doc = dict(doc)
         for k in cls._TIMES:
             doc[k] = parse_iso(doc.get(k))
+        doc["classification"] = Classification.from_doc(doc.get("classification"), severity=doc["severity"],
+                                                        tenants=doc.get("tenants") or ())
         known = set(cls.__dataclass_fields__) - {"new_events"}
         return cls(**{k: v for k, v in doc.items() if k in known})

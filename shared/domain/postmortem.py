@@ -116,7 +116,7 @@ def draft(inc: Incident, timeline: list[dict[str, Any]], review: Review | None, 
     multi_day = any(t.date() != start.date() for t, _ in events) or stop.date() != start.date()
     fmt = "%m-%d %H:%M" if multi_day else "%H:%M"
     c = inc.classification
-    users = " ".join(filter(None, (c.get("scope"), c.get("impact") and f"({c['impact']})")))
+    users = " ".join(filter(None, (c.scope_text, c.impact_text and f"({c.impact_text})")))
     services = [t.rstrip("/").rsplit("/", 1)[-1] for t in inc.core_targets]
     tenants = list(inc.tenants)
     if end:
@@ -124,8 +124,8 @@ def draft(inc: Incident, timeline: list[dict[str, Any]], review: Review | None, 
                    f"to {_stamp(end)}."]
     else:
         summary = [f"{inc.title} is a {inc.severity} incident, open for {duration} since {_stamp(start)}."]
-    impact = (f"The impact was assessed as {c['impact']} for {c.get('scope') or 'an unknown scope'}"
-              if c.get("impact") else "The impact was not assessed (the severity was set by hand)")
+    impact = (f"The impact was assessed as {c.impact_text} for {c.scope_text or 'an unknown scope'}"
+              if c.impact_text else "The impact was not assessed (the severity was set by hand)")
     more = "+" if inc.tenants_truncated else ""
     summary.append(impact + (f", across {len(tenants)}{more} tenant(s): {', '.join(tenants)}." if tenants else "."))
     if services:

@@ -1,26 +1,27 @@
 """Escalation on an incident: plan the ladder when it opens, re-plan on a severity change, fire
 due steps (pages through the outbox, recording who was on call), and keep the SLA clocks.
 
-All of it changes the incident in memory and returns outbox ops; the caller commits them with
-the incident in one batch, so a step and its pages are written together or not at all.
+The decisions are the domain's (shared/domain/escalation.py: which step is due, who is paged); this
+module records them on the incident and returns the events they raise (pages and messages). The
+caller's unit of work commits them with the incident in one batch, so a step and its pages are
+written together or not at all.
 """
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Callable
 
-from shared.domain.escalation import Step, due_at, ladder_for, pending
+from shared.domain import escalation as ladder
+from shared.domain.escalation import (SLA, STEP, PageRequested, Step, hold_until, ladder_for,  # noqa: F401
+                                      pause_until, pending, schedule, step_due_at)
 from shared.domain.incident import AUTOMATION, Incident
-from shared.domain.policy import PAUSABLE, Runbook
+from shared.domain.policy import Runbook
 from shared.domain.roster import Override
-from shared.domain.timeutil import iso, parse_iso, parse_stored
-from shared.ports import Op
+from shared.domain.timeutil import iso, parse_iso
+from shared.domain.events import Event, MessageQueued
 from shared.services import communications, diagnostics, outbox
-
-STEP = "esc:"
-SLA = "sla:"
 
 
 @dataclass
@@ -40,13 +41,13 @@ class Paging:
 
 def plan(inc: Incident, runbook: Runbook, now: datetime) -> None:
     """Copy the ladder for the incident's severity onto it and start its SLA clocks."""
-    steps = ladder_for(runbook.ladders, inc.severity, bool(inc.classification.get("security")))
+    steps = ladder_for(runbook.ladders, inc.severity, inc.classification.security)
     inc.escalation = {"severity": inc.severity, "steps": [s.as_dict() for s in steps], "done": {},
                       "advanced": {}}
     inc.record(now, "escalation", AUTOMATION, f"{inc.severity} ladder: " + "; ".join(s.describe() for s in steps)
                if steps else f"{inc.severity}: no escalation steps")
     pause = runbook.pause.get(inc.severity)
-    if pause and steps and inc.source == "alert" and not inc.classification.get("security"):
+    if pause and steps and inc.source == "alert" and not inc.classification.security:
         # noise control: a low-severity alert that resolves on its own never reaches a ticket or chat
         until = inc.created_at + pause
         inc.escalation["pause_until"] = iso(until)
@@ -67,7 +68,7 @@ def start_sla(inc: Incident, runbook: Runbook) -> None:
 def replan(inc: Incident, runbook: Runbook, now: datetime) -> None:
     """After a severity change: the new ladder, keeping what was done (steps never repeat)."""
     esc = inc.escalation
-    steps = ladder_for(runbook.ladders, inc.severity, bool(inc.classification.get("security")))
+    steps = ladder_for(runbook.ladders, inc.severity, inc.classification.security)
     esc["steps"] = [s.as_dict() for s in steps]
     esc["severity"] = inc.severity
     overdue = [s.name for s in pending(esc, inc.state) if inc.created_at + s.at <= now]
@@ -84,16 +85,6 @@ def advance_now(inc: Incident, now: datetime, reason: str) -> None:
         inc.record(now, "escalation", AUTOMATION, f"Escalating at once to {nxt[0].name}: {reason}")
 
 
-def pause_until(inc: Incident) -> datetime | None:
-    """The end of the noise-control pause while it holds the ladder. It never holds a SEV-1 or SEV-2
-    (a raise by any path lifts it) nor a security incident, and it is over once any step has fired."""
-    esc = inc.escalation
-    until = parse_iso(esc.get("pause_until")) if esc else None
-    if until is None or inc.severity not in PAUSABLE or inc.classification.get("security") or esc.get("done"):
-        return None
-    return until
-
-
 def end_pause(inc: Incident, now: datetime, why: str) -> bool:
     """End a running pause now (fire_due then runs what it held). Returns False when none was running."""
     until = parse_iso(inc.escalation.get("pause_until")) if inc.escalation else None
@@ -107,43 +98,16 @@ def end_pause(inc: Incident, now: datetime, why: str) -> bool:
     return True
 
 
-def hold_until(inc: Incident) -> datetime | None:
-    """Until when the ladder waits: a silence, the noise-control pause, whichever ends last."""
-    holds = [t for t in (parse_iso(inc.silence["until"]) if inc.silence else None, pause_until(inc)) if t]
-    return max(holds) if holds else None
-
-
-def schedule(inc: Incident) -> dict[str, datetime]:
-    """The incident's pending escalation steps and SLA checks, by due time."""
-    due: dict[str, datetime] = {}
-    if not inc.escalation:
-        return due
-    for step in pending(inc.escalation, inc.state):
-        due[STEP + step.name] = due_at(step, inc.created_at, hold_until(inc), inc.escalation.get("advanced"))
-    if inc.sla.get("response_due") and not inc.sla.get("response_breached") and inc.state == "triggered":
-        due[SLA + "response"] = parse_stored(inc.sla["response_due"]) + timedelta(seconds=1)
-    if inc.sla.get("resolution_due") and not inc.sla.get("resolution_breached") and inc.state != "resolved":
-        due[SLA + "resolution"] = parse_stored(inc.sla["resolution_due"]) + timedelta(seconds=1)
-    return due
-
-
-def fire(inc: Incident, name: str, now: datetime, runbook: Runbook, paging: Paging) -> list[Op] | None:
-    """Run the pending step `name` if it is due. Returns its outbox ops, or None when it no longer applies."""
-    step = next((s for s in pending(inc.escalation, inc.state) if s.name == name), None)
-    if step is None or due_at(step, inc.created_at, hold_until(inc), inc.escalation.get("advanced")) > now:
+def fire(inc: Incident, name: str, now: datetime, runbook: Runbook, paging: Paging) -> list[Event] | None:
+    """Run the pending step `name` if it is due. Returns the events it raises (its pages and messages), or None when it no longer applies."""
+    firing = ladder.decide_step(inc, name, now, roster=runbook.roster, overrides=lambda: paging.overrides,
+                                routable_roles=paging.routable_roles)
+    if firing is None:
         return None
-    inc.escalation["done"][step.name] = iso(now)
-    ops = []
-    for role in step.roles:
-        person = runbook.roster.on_call(role, now, paging.overrides).person if runbook.roster else "unknown"
-        if role in paging.routable_roles:
-            inc.record(now, "page", AUTOMATION, f"Paging {role.replace('_', ' ')} ({person}) via PagerDuty: "
-                       f"{step.describe()}", role=role, person=person)
-            ops.append(outbox.message(now, inc, channel="pagerduty", action="trigger", role=role, person=person))
-        else:
-            inc.record(now, "page", AUTOMATION, f"Page to {role.replace('_', ' ')} ({person}) not sent: no "
-                       f"PagerDuty routing key for {role}", role=role, person=person, sent=False)
-        inc.escalation.setdefault("paged", {})[role] = {"person": person, "at": iso(now)}
+    ladder.record(inc, firing)
+    step = next(f.step for f in firing if isinstance(f, ladder.StepFired))
+    ops: list[Event] = [outbox.message(now, inc, channel="pagerduty", action="trigger", role=f.role, person=f.person)
+                        for f in firing if isinstance(f, PageRequested)]
     for channel in step.also:
         if channel == "chat" and diagnostics.due(inc) is not None:
             # runbook step 1's initial assessment goes out with step 2's diagnostics, once they are in
@@ -156,13 +120,12 @@ def fire(inc: Incident, name: str, now: datetime, runbook: Runbook, paging: Pagi
 
 
 
-def fire_due(inc: Incident, now: datetime, runbook: Runbook, paging: Paging) -> list[Op]:
+def fire_due(inc: Incident, now: datetime, runbook: Runbook, paging: Paging) -> list[Event]:
     """Fire at once every pending step already due (the 0-minute step when an incident opens; the
     overdue steps of a new ladder after a severity change)."""
-    ops: list[Op] = []
-    for step in pending(inc.escalation, inc.state):
-        if due_at(step, inc.created_at, hold_until(inc), inc.escalation.get("advanced")) <= now:
-            ops += fire(inc, step.name, now, runbook, paging) or []
+    ops: list[Event] = []
+    for step in pending(inc.escalation, inc.state):  # fire() decides each: one that fires ends the pause
+        ops += fire(inc, step.name, now, runbook, paging) or []
     return ops
 
 
@@ -186,7 +149,7 @@ AZURE_ALERT_ID = re.compile(rf"/subscriptions/{_GUID}/providers/microsoft\.alert
 AZURE_STATE = {"acknowledge": "Acknowledged", "resolve": "Closed"}
 
 
-def stop_pages(inc: Incident, action: str, now: datetime, paging: Paging) -> list[Op]:
+def stop_pages(inc: Incident, action: str, now: datetime, paging: Paging) -> list[MessageQueued]:
     """PagerDuty acknowledge/resolve for every role paged on this incident, and the same state on its
     Azure Monitor alerts (Acknowledged, Closed), so the portal and the app tell one story. Both go
     through the outbox: a receiver that is down never blocks the acknowledgment."""
@@ -194,8 +157,8 @@ def stop_pages(inc: Incident, action: str, now: datetime, paging: Paging) -> lis
            for role, who in inc.escalation.get("paged", {}).items() if role in paging.routable_roles]
     ids = [aid for aid in inc.alerts if AZURE_ALERT_ID.fullmatch(aid)]
     if ids and action in AZURE_STATE:
-        msg = outbox.message(now, inc, channel=outbox.AZURE_ALERT, action=AZURE_STATE[action])
-        ops.append(Op(msg.kind, msg.key, {**msg.data, "alert_ids": " ".join(ids)}))
+        ops.append(outbox.message(now, inc, channel=outbox.AZURE_ALERT, action=AZURE_STATE[action],
+                                  fields={"alert_ids": " ".join(ids)}))
     return ops
 
 
@@ -210,5 +173,5 @@ def view(inc: Incident) -> dict:
     return {"severity": esc.get("severity"), "done": [{"step": k, "at": v} for k, v in done],
             "next": None if step is None else {
                 "step": step.name, "roles": list(step.roles),
-                "due_at": iso(due_at(step, inc.created_at, hold_until(inc), esc.get("advanced")))},
+                "due_at": iso(step_due_at(inc, step))},
             "paged": esc.get("paged", {}), "steps": esc.get("steps", [])}

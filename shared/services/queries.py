@@ -1,7 +1,7 @@
-"""Read use cases: one incident with its timeline, and the filtered, paged list."""
+"""Read use cases: one incident with its timeline, the filtered, paged list, and the metrics of a window."""
 from __future__ import annotations
 
-import re
+from datetime import datetime
 from typing import Any, Mapping
 
 from shared.domain.classification import SEVERITIES, norm_severity
@@ -10,10 +10,10 @@ from shared.domain.incident import STATES, Incident
 from shared.domain.timeutil import instant, iso
 from shared.ports import RecordStore
 from shared.services import escalation
-from shared.services.repository import IncidentRepository
+from shared.storage import metrics_store, tokens
+from shared.storage.repository import IncidentRepository
 
 MAX_LIMIT = 200
-_CONTINUATION = re.compile(r"inc\|[0-9]{14}")
 
 
 def incident_view(inc: Incident, timeline: list[dict[str, Any]] | None = None) -> dict[str, Any]:
@@ -22,8 +22,9 @@ def incident_view(inc: Incident, timeline: list[dict[str, Any]] | None = None) -
         "id": inc.id, "title": inc.title, "severity": inc.severity, "state": inc.state, "phase": inc.phase,
         "created_at": iso(inc.created_at), "acknowledged_at": iso(inc.acknowledged_at),
         "resolved_at": iso(inc.resolved_at), "source": inc.source,
-        "classification": {k: inc.classification.get(k) for k in ("impact", "scope", "reason")},
-        "security": bool(inc.classification.get("security")),
+        "classification": {"impact": inc.classification.impact_text, "scope": inc.classification.scope_text,
+                           "reason": inc.classification.reason},
+        "security": inc.classification.security,
         "alert_ids": list(inc.alerts), "alert_count": inc.alert_count, "alerts_firing": inc.firing,
         "tenants": inc.tenants, "core_resources": inc.core_targets,
         "monitoring_since": iso(inc.monitoring_since),
@@ -90,8 +91,16 @@ def list_incidents(params: Mapping[str, str], *, store: RecordStore) -> dict[str
     if not 1 <= limit <= MAX_LIMIT:
         raise InvalidInput("limit", f"must be between 1 and {MAX_LIMIT}")
     after = params.get("continuation") or None
-    if after is not None and not _CONTINUATION.fullmatch(after):  # the last key of a page: inc|<14 digits>
+    if after is not None and not tokens.is_incident_list_token(after):
         raise InvalidInput("continuation", "is not a continuation token from a previous page")
     items, cont = IncidentRepository(store).list(status=status, severity=severity, since=since,
                                                  limit=limit, after=after)
     return {"incidents": [incident_view(i) for i in items], "continuation": cont}
+
+
+def metrics(params: Mapping[str, str], now: datetime, *, store: RecordStore) -> dict[str, Any]:
+    """MTTA, MTTR (p50, p90), SLA breaches and review debt per severity over the window of `params`
+    (ISO-8601 since and until; by default the 30 days up to `now`): {since, until, by_severity}.
+    Raises InvalidInput naming the parameter, StoreUnavailable."""
+    since, until = metrics_store.window(params, now)
+    return {"since": iso(since), "until": iso(until), "by_severity": metrics_store.summary(store, since, until)}

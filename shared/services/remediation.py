@@ -19,13 +19,14 @@ from shared.domain.errors import Conflict, DependencyFailed, Forbidden, InvalidI
 from shared.domain.incident import AUTOMATION, Incident
 from shared.domain.policy import Runbook
 from shared.domain.remediation import SECURITY_REASON, AlertFacts, select_playbook
+from shared.domain.remediation_lifecycle import WITHDRAWABLE, RemediationStatus, initial, move, planned, status_of
 from shared.domain.remediation_plans import (PastAction, Plan, check_budget, plan_postgres_failover,
                                              plan_redis_reboot, plan_rollback, plan_scale_out, refuse)
 from shared.domain.timeutil import iso, parse_stored
-from shared.ports import CloudResources, Op, actor_oid
+from shared.domain.events import RemediationAudited
+from shared.ports import CloudResources, actor_oid
 
 PLAN, EXEC, EXPIRE, VERIFY = "rem:plan:", "rem:exec:", "rem:expire:", "rem:verify:"
-LEDGER = "rem|ledger"
 VERIFY_EVERY = timedelta(seconds=30)
 ACTION_TIMEOUT_S = 120.0
 
@@ -40,13 +41,13 @@ class Remedy:
 
 
 def audit(now: datetime, inc: Incident, entry: Mapping[str, Any], event: str, actor: str, outcome: str,
-          **detail: Any) -> Op:
+          **detail: Any) -> RemediationAudited:
     data = {"incident_id": inc.id, "remediation_id": entry["id"], "event": event, "actor": actor,
             "playbook": entry.get("playbook") or "", "resource_id": entry.get("resource_id") or "",
             "outcome": outcome, "request_id": detail.pop("request_id", None) or "", "at": iso(now),
             "detail": json.dumps(detail, default=str)}
     seq = inc.timeline_seq + len(inc.new_events)  # the timeline event it goes with: unique, ordered
-    return Op("insert", f"aud|{iso(now)}|{entry['id']}|{seq:06d}", data)
+    return RemediationAudited(now, entry["id"], seq, data)
 
 
 def find(inc: Incident, rid: str) -> dict[str, Any]:
@@ -58,25 +59,25 @@ def find(inc: Incident, rid: str) -> dict[str, Any]:
 
 def on_alert(inc: Incident, alert: Alert, runbook: Runbook, remedy: Remedy, now: datetime) -> None:
     """Select a playbook for this alert (pure; no I/O). One remediation per playbook per incident."""
-    security = bool(inc.classification.get("security"))
+    security = inc.classification.security
     sel = select_playbook(runbook.remediation, AlertFacts.from_alert(alert), core=remedy.core, security=security,
                           env_mode=remedy.env_mode)
     if security:
         for r in inc.remediations:  # a security alert joined: nothing that has not run yet may run
-            if r["status"] in ("pending", "awaiting-approval", "approved"):
-                r["status"], r["reason"] = "refused", SECURITY_REASON
+            if status_of(r) in WITHDRAWABLE:
+                move(r, RemediationStatus.REFUSED, reason=SECURITY_REASON)
                 inc.record(now, "remediation", AUTOMATION, f"Remediation {r['id']} ({r['playbook']}) withdrawn: "
                            f"{SECURITY_REASON}", remediation_id=r["id"])
-        if not any(r["status"] == "refused" and r["playbook"] is None for r in inc.remediations):
+        if not any(status_of(r) is RemediationStatus.REFUSED and r["playbook"] is None for r in inc.remediations):
             inc.remediations.append({"id": f"REM-{uuid.uuid4().hex[:6]}", "playbook": None, "resource_id": None,
-                                     "mode": "off", "status": "refused", "reason": SECURITY_REASON,
-                                     "created_at": iso(now)})
+                                     "mode": "off", "status": RemediationStatus.REFUSED.value,
+                                     "reason": SECURITY_REASON, "created_at": iso(now)})
             inc.record(now, "remediation", AUTOMATION, f"No automated remediation: {SECURITY_REASON}")
         return
     if sel.playbook is None or any(r["playbook"] == sel.playbook for r in inc.remediations):
         return
     entry = {"id": f"REM-{uuid.uuid4().hex[:6]}", "playbook": sel.playbook, "resource_id": sel.resource_id,
-             "mode": sel.mode, "status": "off" if sel.mode == "off" else "pending", "reason": sel.reason,
+             "mode": sel.mode, "status": initial(sel.mode).value, "reason": sel.reason,
              "alert_id": alert.alert_id, "alert_fired_at": iso(alert.fired_at), "created_at": iso(now),
              "plan": None, "approval": None, "execution": None, "verification": None}
     inc.remediations.append(entry)
@@ -87,15 +88,16 @@ def on_alert(inc: Incident, alert: Alert, runbook: Runbook, remedy: Remedy, now:
 def schedule(inc: Incident) -> dict[str, datetime]:
     due: dict[str, datetime] = {}
     for r in inc.remediations:
-        if r["status"] == "pending" and inc.is_open:
+        status = status_of(r)
+        if status is RemediationStatus.PENDING and inc.is_open:
             due[PLAN + r["id"]] = parse_stored(r["created_at"])
-        elif r["status"] == "awaiting-approval":
+        elif status is RemediationStatus.AWAITING_APPROVAL:
             due[EXPIRE + r["id"]] = parse_stored(r["approval"]["expires_at"])
-        elif r["status"] == "approved" and inc.is_open:
+        elif status is RemediationStatus.APPROVED and inc.is_open:
             due[EXEC + r["id"]] = parse_stored(r["approval"]["at"])
-        elif r["status"] == "verifying":
+        elif status is RemediationStatus.VERIFYING:
             due[VERIFY + r["id"]] = parse_stored(r["verification"]["next_at"])
-        elif r["status"] == "executing":  # the sender died between claim and result: verify later
+        elif status is RemediationStatus.EXECUTING:  # the sender died between claim and result: verify later
             due[VERIFY + r["id"]] = parse_stored(r["execution"]["started_at"]) + timedelta(seconds=ACTION_TIMEOUT_S * 2)
     return due
 
@@ -124,10 +126,10 @@ def make_plan(entry: Mapping[str, Any], runbook: Runbook, resources: CloudResour
 
 
 def plan(inc: Incident, rid: str, now: datetime, runbook: Runbook, remedy: Remedy,
-         ledger: Mapping[str, Any] | None) -> list[Op] | None:
+         ledger: Mapping[str, Any] | None) -> list[RemediationAudited] | None:
     """Run the pending remediation's plan step. Returns its audit ops, or None when not pending."""
     entry = find(inc, rid)
-    if entry["status"] != "pending":
+    if status_of(entry) is not RemediationStatus.PENDING:
         return None
     resources = remedy.resources()
     try:
@@ -138,41 +140,46 @@ def plan(inc: Incident, rid: str, now: datetime, runbook: Runbook, remedy: Remed
         p = refuse(entry["playbook"], entry["resource_id"], f"could not read the resource: {e}")
     entry["plan"] = p.as_dict()
     manual = "".join(f"\nRecommended manual step: {m}" for m in p.manual_steps)
-    if p.refused:
-        entry["status"], text = "refused", f"Remediation {rid} ({entry['playbook']}) refused: {p.reason}"
-    elif entry["mode"] == "dry-run":
-        entry["status"], text = "dry-run", f"Dry run of {rid} ({entry['playbook']}): would {p.reason}"
-    elif entry["mode"] == "approval":
+    to = planned(entry["mode"], p.refused)
+    if to is RemediationStatus.REFUSED:
+        move(entry, to)
+        text = f"Remediation {rid} ({entry['playbook']}) refused: {p.reason}"
+    elif to is RemediationStatus.DRY_RUN:
+        move(entry, to)
+        text = f"Dry run of {rid} ({entry['playbook']}): would {p.reason}"
+    elif to is RemediationStatus.AWAITING_APPROVAL:
         expires = now + runbook.remediation.approval_ttl
-        entry["status"], entry["approval"] = "awaiting-approval", {"expires_at": iso(expires)}
+        move(entry, to, approval={"expires_at": iso(expires)})
         text = (f"Remediation {rid} ({entry['playbook']}) waits for approval until {iso(expires)}: {p.reason}. "
                 f"Approve with POST /api/incidents/{inc.id}/remediations/{rid}/approve")
     else:
-        entry["status"], entry["approval"] = "approved", {"by": AUTOMATION, "at": iso(now), "decision": "auto"}
+        move(entry, to, approval={"by": AUTOMATION, "at": iso(now), "decision": "auto"})
         text = f"Remediation {rid} ({entry['playbook']}) planned, runs automatically: {p.reason}"
     inc.record(now, "remediation", AUTOMATION, text + manual, remediation_id=rid)
     return [audit(now, inc, entry, "plan", AUTOMATION, entry["status"], plan=p.as_dict())]
 
 
-def expire(inc: Incident, rid: str, now: datetime) -> list[Op] | None:
+def expire(inc: Incident, rid: str, now: datetime) -> list[RemediationAudited] | None:
     entry = find(inc, rid)
-    if entry["status"] != "awaiting-approval" or now < parse_stored(entry["approval"]["expires_at"]):
+    if status_of(entry) is not RemediationStatus.AWAITING_APPROVAL \
+            or now < parse_stored(entry["approval"]["expires_at"]):
         return None
-    entry["status"] = "expired"
+    move(entry, RemediationStatus.EXPIRED)
     inc.record(now, "remediation", AUTOMATION, f"Remediation {rid} ({entry['playbook']}) expired without approval")
     return [audit(now, inc, entry, "approval", AUTOMATION, "expired")]
 
 
-def decide(inc: Incident, rid: str, body: Mapping[str, Any], actor: str, now: datetime) -> list[Op]:
+def decide(inc: Incident, rid: str, body: Mapping[str, Any], actor: str, now: datetime) -> list[RemediationAudited]:
     """Approve or reject a waiting remediation. Raises InvalidInput, NotFound, Conflict, Forbidden (approving
     one's own request)."""
     decision = body.get("decision", "approve")
     if decision not in ("approve", "reject"):
         raise InvalidInput("$.decision", "must be approve or reject")
     entry = find(inc, rid)
-    if entry["status"] == "awaiting-approval" and now >= parse_stored(entry["approval"]["expires_at"]):
+    waiting = status_of(entry) is RemediationStatus.AWAITING_APPROVAL
+    if waiting and now >= parse_stored(entry["approval"]["expires_at"]):
         raise Conflict(f"remediation {rid} expired at {entry['approval']['expires_at']}; it was not approved")
-    if entry["status"] != "awaiting-approval":
+    if not waiting:
         raise Conflict(f"remediation {rid} is {entry['status']}, not awaiting approval")
     if not inc.is_open:
         raise Conflict(f"incident {inc.id} is resolved")
@@ -185,9 +192,9 @@ def decide(inc: Incident, rid: str, body: Mapping[str, Any], actor: str, now: da
     oid = actor_oid(actor)
     if decision == "approve" and oid and oid == entry.get("requested_by_oid"):
         raise Forbidden(f"remediation {rid} was requested by this principal (oid {oid}); someone else must approve it")
-    entry["approval"] = {**entry["approval"], "by": actor, "by_oid": oid, "at": iso(now), "decision": decision,
-                         "reason": reason}
-    entry["status"] = "approved" if decision == "approve" else "rejected"
+    move(entry, RemediationStatus.APPROVED if decision == "approve" else RemediationStatus.REJECTED,
+         approval={**entry["approval"], "by": actor, "by_oid": oid, "at": iso(now), "decision": decision,
+                   "reason": reason})
     inc.record(now, "remediation", actor, f"Remediation {rid} ({entry['playbook']}) {entry['status']} by {actor}"
                + (f": {reason}" if reason else ""), remediation_id=rid)
     return [audit(now, inc, entry, "approval", actor, entry["status"], reason=reason, approver_oid=oid)]

@@ -17,7 +17,6 @@ the verification window, failed (and escalated) when it never recovers or relaps
 """
 from __future__ import annotations
 
-import json
 import logging
 from datetime import datetime, timedelta
 from typing import Any, Mapping
@@ -25,25 +24,23 @@ from typing import Any, Mapping
 from shared.domain.errors import ConcurrencyConflict, DependencyFailed
 from shared.domain.incident import AUTOMATION, Incident
 from shared.domain.policy import Runbook
+from shared.domain.remediation_lifecycle import RemediationStatus, move, status_of
 from shared.domain.remediation_plans import Plan, check_budget, refuse
 from shared.domain.remediation_premise import premise_changed
 from shared.domain.resources import ArmResult
 from shared.domain.timeutil import iso, parse_iso, parse_stored
 from shared.domain.verification import decide
-from shared.ports import CloudResources, Op, Record
+from shared.domain.events import Event
+from shared.ports import CloudResources, RecordStore
 from shared.services import escalation
-from shared.services.remediation import (ACTION_TIMEOUT_S, LEDGER, VERIFY_EVERY, Remedy, audit, find,
-                                         past_actions)
-from shared.services.repository import IncidentRepository, h
-from shared.services.retry import retrying
-from shared.services.schedule import incident_ops
+from shared.services.remediation import ACTION_TIMEOUT_S, VERIFY_EVERY, Remedy, audit, find, past_actions
+from shared.services.schedule import derive
 from shared.services.verification_round import checks
+from shared.storage import remediation_locks
+from shared.storage.repository import IncidentRepository
+from shared.storage.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
-
-
-def lock_key(resource_id: str) -> str:
-    return f"rem|lock|{h(resource_id)}"
 
 
 def _plan_of(entry: Mapping[str, Any]) -> Plan:
@@ -79,76 +76,66 @@ def _premise(repo: IncidentRepository, incident_id: str, rid: str, remedy: Remed
     """The re-read, outside the claim's retry loop: ARM is read once per attempt to execute."""
     inc, _ = repo.load(incident_id)
     entry = find(inc, rid)
-    if entry["status"] != "approved" or not inc.is_open or not entry.get("plan") or entry["plan"]["refused"] \
+    if status_of(entry) is not RemediationStatus.APPROVED or not inc.is_open or not entry.get("plan") \
+            or entry["plan"]["refused"] \
             or not _in_settings(entry, _plan_of(entry), remedy):
         return None   # the claim decides (and refuses what is not named in settings, unread)
     resources = remedy.resources()
     return recheck(entry, resources) if resources is not None else None
 
 
-def _ledger_op(ledger: Record | None, entry: Mapping[str, Any], now: datetime, keep: timedelta) -> Op:
-    actions = [a for a in (json.loads(ledger.data["actions"]) if ledger else [])
-               if now - parse_stored(a["at"]) < keep]
-    actions.append({"playbook": entry["playbook"], "resource_id": entry["resource_id"], "at": iso(now)})
-    data = {"actions": json.dumps(actions)}
-    return Op("replace", LEDGER, data, ledger.etag) if ledger else Op("insert", LEDGER, data)
-
-
-def _claim(repo: IncidentRepository, incident_id: str, rid: str, runbook: Runbook, remedy: Remedy,
+def _claim(uow: UnitOfWork, incident_id: str, rid: str, runbook: Runbook, remedy: Remedy,
            now: datetime, changed: str | None = None) -> Plan | None:
     """Claim the approved remediation. Returns the plan to run, or None when there is nothing to run.
     `changed`: why the plan's premise no longer holds (the remediation stands down), or None."""
-    inc, etag = repo.load(incident_id)
+    inc = uow.load(incident_id)
     entry = find(inc, rid)
-    if entry["status"] != "approved" or not inc.is_open:
+    if status_of(entry) is not RemediationStatus.APPROVED or not inc.is_open:
         return None
-    lkey = lock_key(entry["resource_id"])
-    rows = repo.store.get(keys=[LEDGER, lkey])
-    ledger, lock = rows.get(LEDGER), rows.get(lkey)
+    rails = remediation_locks.read(uow, entry["resource_id"])
+    ledger, lock = rails.ledger, rails.lock
     p = _plan_of(entry)
     if not _in_settings(entry, p, remedy):
         p = refuse(entry["playbook"], entry["resource_id"], "the resource is not one named in settings")
     else:
-        p = check_budget(runbook.remediation, p, past_actions(ledger.data if ledger else None), now)
-    if not p.refused and lock and parse_stored(lock.data["until"]) > now:
+        p = check_budget(runbook.remediation, p, past_actions(ledger), now)
+    if not p.refused and lock and lock.until > now:
         # before the premise: another action in flight changes the resource, and is the reason
         p = refuse(entry["playbook"], entry["resource_id"],
-                   f"remediation {lock.data['remediation_id']} is already in flight on this resource")
+                   f"remediation {lock.remediation_id} is already in flight on this resource")
     if not p.refused and changed:
-        entry["status"], entry["execution"] = "stood-down", {"stood_down_at": iso(now), "reason": changed}
+        move(entry, RemediationStatus.STOOD_DOWN, execution={"stood_down_at": iso(now), "reason": changed})
         inc.record(now, "remediation", AUTOMATION, f"Remediation {rid} ({entry['playbook']}) stood down before "
                    f"acting: {changed}", remediation_id=rid)
-        ops: list[Op] = [audit(now, inc, entry, "execution", AUTOMATION, "stood-down", reason=changed,
-                               plan=entry["plan"])]
-        repo.store.commit(ops=incident_ops(repo, inc, etag, runbook) + ops)
+        uow.add(audit(now, inc, entry, "execution", AUTOMATION, "stood-down", reason=changed, plan=entry["plan"]))
+        uow.save(inc)
+        uow.commit()
         return None
-    ops = []
     if p.refused:
-        entry["status"] = "refused"
+        move(entry, RemediationStatus.REFUSED)
         inc.record(now, "remediation", AUTOMATION, f"Remediation {rid} refused at execution: {p.reason}")
-        ops.append(audit(now, inc, entry, "execution", AUTOMATION, "refused", reason=p.reason))
+        uow.add(audit(now, inc, entry, "execution", AUTOMATION, "refused", reason=p.reason))
     else:
-        entry["status"], entry["execution"] = "executing", {"started_at": iso(now), "action": p.action}
+        move(entry, RemediationStatus.EXECUTING, execution={"started_at": iso(now), "action": p.action})
         inc.record(now, "remediation", AUTOMATION, f"Executing {rid} ({entry['playbook']}): {p.action} on "
                    f"{entry['resource_id'].rsplit('/', 1)[-1]}", remediation_id=rid)
         until = now + timedelta(seconds=ACTION_TIMEOUT_S) + runbook.remediation.verify_after
-        lock_data = {"remediation_id": rid, "incident_id": inc.id, "until": iso(until)}
-        ops += [audit(now, inc, entry, "execution", AUTOMATION, "started", action=p.action, params=p.params),
-                _ledger_op(ledger, entry, now, max(runbook.remediation.cooldown, timedelta(hours=1))),
-                Op("replace", lkey, lock_data, lock.etag) if lock else Op("insert", lkey, lock_data)]
-    repo.store.commit(ops=incident_ops(repo, inc, etag, runbook) + ops)
+        uow.add(audit(now, inc, entry, "execution", AUTOMATION, "started", action=p.action, params=p.params))
+        remediation_locks.claim(uow, rails, remediation_id=rid, incident_id=inc.id, playbook=entry["playbook"],
+                                now=now, keep=max(runbook.remediation.cooldown, timedelta(hours=1)), until=until)
+    uow.save(inc)
+    uow.commit()
     return None if p.refused else p
 
 
-def execute(*, repo: IncidentRepository, incident_id: str, rid: str, runbook: Runbook, remedy: Remedy,
-            clock) -> bool:
+def execute(*, store: RecordStore, incident_id: str, rid: str, runbook: Runbook, remedy: Remedy, clock) -> bool:
     """Re-read the resource, claim, act on ARM, record. Returns True when this call ran the action.
 
     Stands the remediation down, without acting, when its premise changed since it was planned."""
-    changed = _premise(repo, incident_id, rid, remedy)
+    changed = _premise(IncidentRepository(store), incident_id, rid, remedy)
     try:
-        p = retrying(lambda: _claim(repo, incident_id, rid, runbook, remedy, clock.now(), changed),
-                     f"claim of {rid}", incident=incident_id)
+        p = UnitOfWork.run(store, lambda uow: _claim(uow, incident_id, rid, runbook, remedy, clock.now(), changed),
+                           f"claim of {rid}", derive=derive(runbook), incident=incident_id)
     except ConcurrencyConflict:
         return False
     if p is None:
@@ -162,64 +149,57 @@ def execute(*, repo: IncidentRepository, incident_id: str, rid: str, runbook: Ru
     except DependencyFailed as e:
         result = str(e)
     try:
-        retrying(lambda: _record(repo, incident_id, rid, result, runbook, clock.now()), f"outcome of {rid}",
-                 incident=incident_id)
+        UnitOfWork.run(store, lambda uow: _record(uow, incident_id, rid, result, runbook, clock.now()),
+                       f"outcome of {rid}", derive=derive(runbook), incident=incident_id)
     except ConcurrencyConflict:
         log.error("could not record the outcome of %s", rid, extra={"incident_id": incident_id})
     return True
 
 
-def _record(repo: IncidentRepository, incident_id: str, rid: str, result: ArmResult | str, runbook: Runbook,
+def _record(uow: UnitOfWork, incident_id: str, rid: str, result: ArmResult | str, runbook: Runbook,
             now: datetime) -> None:
-    inc, etag = repo.load(incident_id)
+    inc = uow.load(incident_id)
     entry = find(inc, rid)
-    ops: list[Op] = []
+    if status_of(entry) is not RemediationStatus.EXECUTING:
+        # a sweep already failed it as an executor that died (it was escalated then): ARM's late answer
+        # changes nothing, and the life cycle allows no way back to verifying
+        log.warning("outcome of %s arrived after it was %s", rid, entry["status"], extra={"incident_id": inc.id})
+        return
     if isinstance(result, str):
         entry["execution"] = {**entry["execution"], "finished_at": iso(now), "status": "Failed", "detail": result}
-        ops += _fail(inc, entry, now, f"ARM refused the action: {result}", repo)
+        uow.add(*_fail(inc, entry, now, f"ARM refused the action: {result}", uow))
     else:
-        entry["execution"] = {**entry["execution"], "finished_at": iso(now), "status": result.status,
-                              "request_id": result.request_id, "detail": result.detail}
-        entry["status"] = "verifying"
-        entry["verification"] = {"until": iso(now + runbook.remediation.verify_after),
-                                 "next_at": iso(now + VERIFY_EVERY), "checks": 0}
+        move(entry, RemediationStatus.VERIFYING,
+             execution={**entry["execution"], "finished_at": iso(now), "status": result.status,
+                        "request_id": result.request_id, "detail": result.detail},
+             verification={"until": iso(now + runbook.remediation.verify_after),
+                           "next_at": iso(now + VERIFY_EVERY), "checks": 0})
         inc.record(now, "remediation", AUTOMATION, f"{rid}: ARM {result.operation} {result.status} (request id "
                    f"{result.request_id}); verifying for {int(runbook.remediation.verify_after.total_seconds() // 60)}"
                    " min", remediation_id=rid, request_id=result.request_id)
-        ops.append(audit(now, inc, entry, "execution", AUTOMATION, result.status, request_id=result.request_id,
-                         detail=result.detail))
-    repo.store.commit(ops=incident_ops(repo, inc, etag, runbook) + ops)
+        uow.add(audit(now, inc, entry, "execution", AUTOMATION, result.status, request_id=result.request_id,
+                      detail=result.detail))
+    uow.save(inc)
+    uow.commit()
 
 
-def _release(repo: IncidentRepository, entry: Mapping[str, Any]) -> list[Op]:
-    key = lock_key(entry["resource_id"])
-    lock = repo.store.get(keys=[key]).get(key)
-    return [Op("delete", key, etag=lock.etag)] if lock and lock.data["remediation_id"] == entry["id"] else []
-
-
-def _fail(inc: Incident, entry: dict[str, Any], now: datetime, why: str, repo: IncidentRepository) -> list[Op]:
-    entry["status"] = "failed"
+def _fail(inc: Incident, entry: dict[str, Any], now: datetime, why: str, uow: UnitOfWork) -> list[Event]:
+    move(entry, RemediationStatus.FAILED)
     inc.record(now, "remediation", AUTOMATION, f"Remediation {entry['id']} ({entry['playbook']}) failed: {why}",
                remediation_id=entry["id"])
     escalation.advance_now(inc, now, f"remediation {entry['id']} failed")
-    return [audit(now, inc, entry, "verification", AUTOMATION, "failed", reason=why), *_release(repo, entry)]
+    remediation_locks.release(uow, entry["resource_id"], entry["id"])
+    return [audit(now, inc, entry, "verification", AUTOMATION, "failed", reason=why)]
 
 
-def _hold_lock(repo: IncidentRepository, entry: Mapping[str, Any], until: datetime) -> list[Op]:
-    """Keep the resource's lock (one action in flight) until verification can end at the latest."""
-    key = lock_key(entry["resource_id"])
-    lock = repo.store.get(keys=[key]).get(key)
-    if lock is None or lock.data["remediation_id"] != entry["id"] or parse_stored(lock.data["until"]) >= until:
-        return []
-    return [Op("replace", key, {**lock.data, "until": iso(until)}, lock.etag)]
-
-
-def verify(inc: Incident, rid: str, now: datetime, remedy: Remedy, repo: IncidentRepository) -> list[Op] | None:
-    """One verification round of an executed remediation (a due step): verified, failed, or check again."""
+def verify(inc: Incident, rid: str, now: datetime, remedy: Remedy, uow: UnitOfWork) -> list[Event] | None:
+    """One verification round of an executed remediation (a due step): verified, failed, or check again.
+    The resource's lock is released or held in `uow`, the unit of work saving the incident."""
     entry = find(inc, rid)
-    if entry["status"] == "executing":  # the executor died between claim and result
-        return _fail(inc, entry, now, "the executor stopped before recording ARM's answer", repo)
-    if entry["status"] != "verifying":
+    status = status_of(entry)
+    if status is RemediationStatus.EXECUTING:  # the executor died between claim and result
+        return _fail(inc, entry, now, "the executor stopped before recording ARM's answer", uow)
+    if status is not RemediationStatus.VERIFYING:
         return None
     v = entry["verification"]
     round_ = checks(inc, entry, remedy.resources(), remedy.core, now)
@@ -234,13 +214,15 @@ def verify(inc: Incident, rid: str, now: datetime, remedy: Remedy, repo: Inciden
     inc.record(now, "remediation", AUTOMATION, f"Verification of {rid} ({entry['playbook']}), check {v['checks']}:\n"
                f"{lines}{after}", remediation_id=rid)
     if d.verdict == "failed":
-        return _fail(inc, entry, now, d.reason, repo)
+        return _fail(inc, entry, now, d.reason, uow)
     v["stable_since"] = iso(d.stable_since) if d.stable_since else None
     if d.verdict == "verified":
-        entry["status"] = "succeeded"
+        move(entry, RemediationStatus.SUCCEEDED)
         inc.record(now, "remediation", AUTOMATION, f"Remediation {rid} ({entry['playbook']}) verified: {d.reason}",
                    remediation_id=rid)
-        return [audit(now, inc, entry, "verification", AUTOMATION, "succeeded", seen=seen, reason=d.reason),
-                *_release(repo, entry)]
+        remediation_locks.release(uow, entry["resource_id"], entry["id"])
+        return [audit(now, inc, entry, "verification", AUTOMATION, "succeeded", seen=seen, reason=d.reason)]
     v["next_at"] = iso(now + VERIFY_EVERY)
-    return _hold_lock(repo, entry, recover_by + window) if v["checks"] == 1 else []
+    if v["checks"] == 1:   # keep the lock (one action in flight) until verification can end at the latest
+        remediation_locks.hold(uow, entry["resource_id"], entry["id"], recover_by + window)
+    return []

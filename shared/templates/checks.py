@@ -12,6 +12,7 @@ from jinja2 import nodes
 from jinja2.sandbox import SandboxedEnvironment
 
 from shared.domain import communication as comm
+from shared.domain.classification import Classification
 from shared.domain.comms_policy import CommsPolicy
 from shared.domain.errors import PolicyError
 from shared.domain.incident import Incident
@@ -137,12 +138,13 @@ def samples() -> tuple[dict[str, Any], ...]:
     remediation = {"id": "REM-000000", "playbook": "rollback", "resource_id": core["api"], "status": "succeeded",
                    "reason": "sample"}
     full = Incident(id="INC-20260105-0001", title="Sample", severity="SEV-1", created_at=t0,
-                    classification={"impact": "core feature broken", "scope": "all users", "reason": "sample",
-                                    "security": True}, state="resolved", phase="resolved",
+                    classification=Classification("SEV-1", "core", "all", "sample", security=True),
+                    state="resolved", phase="resolved",
                     acknowledged_at=t0 + timedelta(minutes=4), acknowledged_by="sample",
                     resolved_at=t0 + timedelta(minutes=65), tenants=["sample", "other"], core_targets=[core["api"]],
                     remediations=[remediation], escalation={"paged": {"primary": {"person": "sample"}}})
-    bare = Incident(id="INC-20260105-0002", title="Sample", severity="SEV-4", created_at=t0, classification={})
+    bare = Incident(id="INC-20260105-0002", title="Sample", severity="SEV-4", created_at=t0,
+                    classification=Classification("SEV-4", None, None, ""))
     now = t0 + timedelta(minutes=70)
     return (comm.context(full, comms, now, core=core, message="sample", estimate="1 hour", workaround="sample",
                          old_severity="SEV-2", new_severity="SEV-1", reason="sample",

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
+from shared.domain.classification import Classification
 from shared.domain.incident import Incident
-from shared.services.repository import IncidentRepository
+from shared.storage.repository import IncidentRepository
 from tests.payloads import CORE
 
 T0 = datetime(2026, 11, 27, 2, 40, tzinfo=timezone.utc)  # 20 minutes before the app fixture's clock
@@ -13,7 +14,7 @@ T0 = datetime(2026, 11, 27, 2, 40, tzinfo=timezone.utc)  # 20 minutes before the
 
 def stored_incident(store) -> str:
     inc = Incident(id="INC-20261127-0001", title="api-5xx", severity="SEV-1", created_at=T0,
-                   classification={"impact": "core feature broken", "scope": "some users", "reason": "r"},
+                   classification=Classification("SEV-1", "core", "some", "r"),
                    tenants=["contoso", "fabrikam"], core_targets=[CORE["api"]])
     inc.acknowledge("alice", T0 + timedelta(minutes=3))
     store.commit(ops=IncidentRepository(store).save_ops(inc, None))

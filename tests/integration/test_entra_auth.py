@@ -25,11 +25,12 @@ from functions import access
 from shared import bootstrap
 from shared.adapters.auth.entra import EntraTokenVerifier
 from shared.config import Settings
+from shared.domain.classification import Classification
 from shared.domain.errors import DependencyFailed, Forbidden, Unauthorized
 from shared.domain.incident import Incident
 from shared.domain.timeutil import iso
 from shared.services import commands, oncall, remediation, silences
-from shared.services.repository import IncidentRepository
+from shared.storage.repository import IncidentRepository
 from shared.services.schedule import schedule_for
 from tests.fakes.entra import AUDIENCE, CLIENT_ID, OTHER_TENANT, FakeEntra
 from tests.harness import RUNBOOK
@@ -387,7 +388,8 @@ def test_a_principal_may_not_approve_its_own_request(api, entra, table_store, cl
 
 
 def test_the_four_eyes_rule_in_the_use_case():
-    inc = Incident(id="INC-1", title="t", severity="SEV-2", created_at=_T0, classification={})
+    inc = Incident(id="INC-1", title="t", severity="SEV-2", created_at=_T0,
+                   classification=Classification("SEV-2", None, None, ""))
     inc.remediations.append({"id": "REM-1", "playbook": "redis-reboot", "status": "awaiting-approval",
                              "approval": {"expires_at": "2999-01-01T00:00:00Z"}, "requested_by_oid": ALICE})
     with pytest.raises(Forbidden):

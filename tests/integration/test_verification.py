@@ -18,7 +18,7 @@ from shared.adapters.arm.metrics import ArmMetrics, MonitoredArmResources
 from shared.adapters.probes import RequestsProbe
 from shared.config import Settings
 from shared.ports import Observers
-from shared.services.remediation_run import lock_key
+from shared.storage.remediation_locks import lock_key
 from tests.fakes.arm import FakeArm
 from tests.integration.test_remediation import Env
 

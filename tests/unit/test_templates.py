@@ -16,6 +16,7 @@ import pytest
 
 from shared import bootstrap
 from shared.domain import communication as comm
+from shared.domain.classification import Classification
 from shared.domain.comms_policy import CommsPolicy
 from shared.domain.errors import NotFound, PolicyError
 from shared.domain.incident import Incident
@@ -39,8 +40,7 @@ def incident(*, resolved: bool) -> Incident:
     """SEV-1 on the API and the database for three tenants: paged bob, acknowledged by alice after 4
     minutes, identified; resolved 1 hour 5 minutes after it opened."""
     inc = Incident(id="INC-20261130-0007", title="api-5xx: API returning 5xx errors", severity="SEV-1", created_at=T0,
-                   classification={"impact": "core feature broken", "scope": "some users", "reason": REASON,
-                                   "security": False},
+                   classification=Classification("SEV-1", "core", "some", REASON),
                    tenants=["contoso", "fabrikam", "northwind"], core_targets=[CORE["api"], CORE["postgres"]],
                    escalation={"paged": {"primary": {"person": "bob", "at": "2026-11-30T03:12:00Z"}}},
                    remediations=[dict(ROLLBACK)])
@@ -268,7 +268,8 @@ def test_who_is_affected_lead_and_services_fall_back():
     assert comm.who_is_affected("some", ["a"] * 200, truncated=True) == "Some users (200+ tenants)"
     assert comm.who_is_affected("one", ["contoso"]) == "One tenant: contoso"
     assert comm.who_is_affected("one", []) == "One user"
-    bare = Incident(id="INC-20261130-0001", title="t", severity="SEV-2", created_at=T0, classification={})
+    bare = Incident(id="INC-20261130-0001", title="t", severity="SEV-2", created_at=T0,
+                    classification=Classification("SEV-2", None, None, ""))
     ctx = comm.context(bare, CommsPolicy(), T0 + timedelta(minutes=45))
     assert (ctx["lead"], ctx["affected_services"], ctx["update_within"], ctx["problem"]) == (
         "unassigned", ["ProcGenie"], "1 hour", "degraded performance")
