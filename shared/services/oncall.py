@@ -1,11 +1,10 @@
 """On-call: who holds each role now (rotation plus overrides), and the overrides themselves.
 
-    ovr|index       compact entries of the overrides (listrow): id, role, person, start, end and
-                    created_at, all that resolving who is on call needs; a point read for intake
-                    and the sweep
-    ovr|OVR-<hex>   one row per override: the whole override (reason, who made it)
-
-At most listrow.MAX_ACTIVE overrides may be active at once; the layout and its bounds are listrow's.
+The overrides are a listrow list (shared/storage/listrow.py, kind OVERRIDES): an index of compact
+entries (id, role, person, start, end and created_at, all that resolving who is on call needs; a
+point read for intake and the sweep) and one row per override with the whole of it (reason, who
+made it). At most listrow.MAX_ACTIVE overrides may be active at once; the layout and its bounds are
+listrow's.
 """
 from __future__ import annotations
 
@@ -16,8 +15,8 @@ from typing import Any
 from shared.domain.errors import InvalidInput, NotFound, PolicyError
 from shared.domain.roster import Override, Roster, validate_override
 from shared.domain.timeutil import iso
-from shared.ports import Clock, Record, RecordStore
-from shared.services import listrow
+from shared.ports import Clock, RecordStore
+from shared.storage import listrow
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
@@ -26,16 +25,18 @@ def _entry(override: dict[str, Any]) -> dict[str, Any]:
     return {k: override.get(k) for k in ("id", "role", "person", "start", "end", "created_at")}
 
 
-LIST = listrow.ListRow("ovr", "overrides", _entry)
+LIST = listrow.ListRow(listrow.OVERRIDES, "overrides", _entry)
 INDEX = LIST.index
 
 
-def overrides_in(rec: Record | None) -> list[Override]:
-    return [Override.from_dict(d) for d in listrow.entries(rec)]
+def overrides_of(entries: list[listrow.Entry]) -> list[Override]:
+    """The overrides of the index entries (as intake reads them with its other point reads)."""
+    return [Override.from_dict(d) for d in entries]
 
 
 def load_overrides(store: RecordStore) -> list[Override]:
-    return overrides_in(store.get(keys=[INDEX]).get(INDEX))
+    """The overrides, ended ones included (one point read)."""
+    return overrides_of(LIST.load(store))
 
 
 def who_is_on_call(*, roster: Roster | None, store: RecordStore, clock: Clock) -> dict[str, Any]:

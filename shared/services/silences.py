@@ -1,11 +1,9 @@
 """Silences and maintenance windows: a matching alert still opens an incident, but nobody is paged
 while the silence lasts (the escalation ladder starts when it ends).
 
-    sil|index       compact entries of the silences (listrow): id, start, end, the matched values
-                    hashed (fixed size, whatever was matched) and the reason's first words; intake
-                    reads it with its other point reads and matches alerts against it
-    sil|SIL-<hex>   one row per silence: the whole silence (match as written, full reason, who, when)
-
+The silences are a listrow list (shared/storage/listrow.py, kind SILENCES): an index of compact
+entries (id, start, end, the matched values hashed, the reason's first words) that intake reads with
+its other point reads and matches alerts against, and one row per silence with the whole of it.
 At most listrow.MAX_ACTIVE silences may be active at once; the layout and its bounds are listrow's.
 """
 from __future__ import annotations
@@ -21,10 +19,10 @@ from shared.domain.errors import ConcurrencyConflict, InvalidInput, NotFound
 from shared.domain.policy import Runbook
 from shared.domain.timeutil import instant, iso
 from shared.ports import Clock, Record, RecordStore
-from shared.services import listrow
-from shared.services.repository import IncidentRepository, h
-from shared.services.retry import retrying
-from shared.services.schedule import incident_ops
+from shared.services.schedule import derive
+from shared.storage import listrow
+from shared.storage.repository import IncidentRepository, h
+from shared.storage.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +39,7 @@ def _entry(silence: dict[str, Any]) -> dict[str, Any]:
             "why": words if len(words) <= EXCERPT else words[:EXCERPT - 1] + "…"}
 
 
-LIST = listrow.ListRow("sil", "silences", _entry)
+LIST = listrow.ListRow(listrow.SILENCES, "silences", _entry)
 INDEX = LIST.index
 
 
@@ -92,7 +90,7 @@ def create_silence(body: dict[str, Any], actor: str, *, store: RecordStore, cloc
 
 
 def active(rec: Record | None) -> list[dict[str, Any]]:
-    """The index entries of the silences (as read by intake), for `matching`."""
+    """The index entries of an index row as read (intake's read gives them as alert_index.FiredRead.silences)."""
     return listrow.entries(rec)
 
 
@@ -102,24 +100,26 @@ def list_silences(*, store: RecordStore, clock: Clock) -> list[dict[str, Any]]:
 
 
 def delete_silence(silence_id: str, actor: str, *, store: RecordStore, clock: Clock, runbook: Runbook) -> dict:
-    """End a silence now: the incidents it holds start their ladders at once. Raises NotFound."""
+    """End a silence now: the incidents it holds start their ladders at once (each its own unit of work:
+    one that stays contended keeps the silence until its end time, logged). Raises NotFound."""
     try:
         LIST.remove(store, clock.now(), silence_id)
     except NotFound:
         raise NotFound(f"no silence {silence_id!r}") from None
-    repo = IncidentRepository(store)
     released = []
-    for held, _ in repo.held_by(silence_id):
-        def release(incident_id: str = held.id) -> str:
-            inc, etag = repo.load(incident_id)
+    for held, _ in IncidentRepository(store).held_by(silence_id):
+        def release(uow: UnitOfWork, incident_id: str = held.id) -> str:
+            inc = uow.load(incident_id)
             now = clock.now()
             if inc.silence and inc.silence["until"] > iso(now):
                 inc.silence = {**inc.silence, "until": iso(now)}
                 inc.record(now, "silenced", actor, f"Silence {silence_id} ended early by {actor}: the ladder starts now")
-            store.commit(ops=incident_ops(repo, inc, etag, runbook))
+            uow.save(inc)
+            uow.commit()
             return inc.id
         try:
-            released.append(retrying(release, f"release from {silence_id}", incident=held.id))
+            released.append(UnitOfWork.run(store, release, f"release from {silence_id}", derive=derive(runbook),
+                                           incident=held.id))
         except ConcurrencyConflict:
             log.warning("incident %s stays held by the ended silence %s until its end time", held.id, silence_id,
                         extra={"incident_id": held.id})

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import threading
 
-from shared.services import repository as keys
-from shared.services.incident_ids import ID_BLOCK
+from shared.storage import repository as keys
+from shared.storage.incident_ids import ID_BLOCK
 from tests.harness import Harness
 from tests.payloads import OTHER_ID, metric_alert
 

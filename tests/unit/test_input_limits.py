@@ -16,7 +16,8 @@ from shared.config import SETTINGS, Settings, configuration_errors
 from shared.domain.alert_values import MAX_ARM_ID
 from shared.domain.alerts import parse_alert
 from shared.domain.errors import Conflict, InvalidInput, PolicyError
-from shared.services import listrow, oncall, silences
+from shared.services import oncall, silences
+from shared.storage import listrow
 from tests.payloads import metric_alert
 
 VAULT = "@Microsoft.KeyVault(SecretUri=https://kv-x.vault.azure.net/secrets/s3cr3t/)"

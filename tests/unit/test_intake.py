@@ -8,7 +8,7 @@ from shared.domain.errors import InvalidInput, StoreUnavailable, UnsupportedSche
 from shared.domain.policy import Runbook
 from shared.services.intake import ingest_alert
 from shared.services.queries import get_incident
-from shared.services.repository import incident_key
+from shared.storage.repository import incident_key
 from shared.services.sweep import sweep
 from shared import bootstrap
 from tests.payloads import CORE, OTHER_ID, PG_ID, event, metric_alert, resolved
@@ -60,15 +60,16 @@ def test_duplicate_is_answered_in_one_store_call(ingest, memory_store):
     assert memory_store.round_trips - calls == 1
 
 
-def test_new_alert_takes_three_store_calls_and_writes_no_shared_row(ingest, memory_store):
-    from shared.services.incident_ids import ID_BLOCK
+def test_new_alert_takes_two_store_calls_and_writes_no_shared_row(ingest, memory_store):
+    from shared.storage.incident_ids import ID_BLOCK
     calls = []
     for i in range(2 * ID_BLOCK):
         before = memory_store.round_trips
         ingest(metric_alert(f"a{i}", target=f"{OTHER_ID}{i}", rule=f"r{i}"))
         calls.append(memory_store.round_trips - before)
-    # three calls each; one in ID_BLOCK also reserves the worker's next block of ids (read + write)
-    assert calls == ([5] + [3] * (ID_BLOCK - 1)) * 2
+    # two calls each (one parallel read, one batch); one in ID_BLOCK also reserves the worker's next block
+    # of ids (read + write)
+    assert calls == ([4] + [2] * (ID_BLOCK - 1)) * 2
 
 
 def test_same_rule_and_target_joins_the_open_incident(ingest, memory_store, clock):

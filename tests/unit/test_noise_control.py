@@ -13,7 +13,7 @@ from shared import bootstrap
 from shared.adapters.memory import InMemoryRecordStore
 from shared.domain.errors import PolicyError
 from shared.domain.policy import Runbook
-from shared.services.repository import IncidentRepository
+from shared.storage.repository import IncidentRepository
 from tests.harness import Harness
 from tests.payloads import OTHER_ID, metric_alert, resolved, resource_health
 

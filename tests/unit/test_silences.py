@@ -40,7 +40,7 @@ def test_create_list_expire_delete(memory_store, clock):
 
 
 def test_the_index_holds_compact_entries_and_each_silence_its_own_row(memory_store, clock):
-    from shared.services import listrow
+    from shared.storage import listrow
     from shared.services.silences import INDEX
     s = create_silence(body(reason="deploy window\n" + "x" * 400, match={"tenant": "Acme"}), "ops",
                        store=memory_store, clock=clock)
