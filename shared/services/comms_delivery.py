@@ -1,17 +1,17 @@
 """Delivery of the communications the outbox holds: chat (Slack, Teams), the Jira ticket, Statuspage.
 
 Each receiver gets one attempt per message per tick (the outbox owns the retry schedule). What a
-receiver created is kept as a reference row of its own (`ref|<incident>|<receiver>`: the Slack thread,
-the Jira key, the Statuspage incident), never in the incident, so delivery never needs its ETag.
+receiver created is kept as a reference of its own (the Slack thread, the Jira key, the Statuspage
+incident: shared/storage/refs.py), never in the incident, so delivery never needs its ETag.
 
-An action item of the post-incident review becomes an issue of its own (`ref|<incident>|jira-<item id>`,
+An action item of the post-incident review becomes an issue of its own (its reference "jira-<item id>",
 labelled `<incident id>-<item id>`), linked to the incident's ticket, which is created first when missing.
 
 A create whose answer was lost must not create twice. Before creating, the sender writes a marker
-(`creating`, with the message id) on the reference row with an insert that fails when another sender
-wrote one first; a marker left by a create that may have happened (the same message retried, or a
-sender that died) makes the next attempt look the incident up first (a JQL label search, the page's
-unresolved incidents) and create only when nothing is found.
+(with the message id) on the reference, which fails when another sender wrote one first; a marker left
+by a create that may have happened (the same message retried, or a sender that died) makes the next
+attempt look the incident up first (a JQL label search, the page's unresolved incidents) and create
+only when nothing is found.
 """
 from __future__ import annotations
 
@@ -20,15 +20,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Mapping
 
-from shared.domain.errors import ConcurrencyConflict
-from shared.domain.timeutil import iso, parse_iso
-from shared.ports import Chat, ChatPost, Delivery, PublicUpdate, Record, Sent, StatusPage, Ticket, Tickets
-from shared.services.repository import IncidentRepository, ref_key
+from shared.domain.timeutil import parse_iso
+from shared.ports import Chat, ChatPost, Delivery, PublicUpdate, Record, RecordStore, Sent, StatusPage, Ticket, Tickets
+from shared.storage import refs as references
 
 MARKER_FRESH = timedelta(minutes=2)   # another sender's create in flight: wait this long before looking it up
 SETTLE = timedelta(seconds=60)         # a create without an answer is looked up this long after it
 WAIT_S = 30.0                          # a message that waits for another sender's create tries again after this
-REFS_PAGE = 20                         # IncidentRepository.refs reads one page of this many rows
 LINK = "Relates"                       # the Jira link type between an action item's issue and the incident's ticket
 NOT_CONFIGURED = {
     "chat": "no chat receiver is configured (SLACK_WEBHOOK_URL, SLACK_BOT_TOKEN with SLACK_CHANNEL, or "
@@ -62,39 +60,27 @@ def not_sent(data: Mapping[str, Any], receivers: Receivers) -> str | None:
     return f"{data.get('what') or channel}: not sent ({NOT_CONFIGURED[channel]}); nothing was delivered"
 
 
-def send(data: dict[str, Any], receivers: Receivers, repo: IncidentRepository, now: datetime,
+def send(data: dict[str, Any], receivers: Receivers, store: RecordStore, now: datetime,
          refs: dict[str, Record]) -> Delivery:
     """Deliver one message of the chat, ticket or status_page lane to its configured receiver(s). `data`
     is the row written back when the message must be tried again: progress (chat receivers done, the
-    ticket comment made before its transition) is kept in it so a retry repeats nothing."""
+    ticket comment made before its transition) is kept in it so a retry repeats nothing. `refs`: the
+    incident's references as read (receiver -> record); `store` keeps what the receivers create."""
     channel = data["channel"]
     if channel == "chat":
-        return _chat(data, receivers, repo, _complete(refs, repo, data, [c.name for c in receivers.chats]))
+        return _chat(data, receivers, store, refs)
     if channel == "ticket":
         assert receivers.tickets is not None
         if data["action"] == "item":
-            refs = _complete(refs, repo, data, ["jira", f"jira-{data['item_id']}"])
-            return _item(data, receivers.tickets, repo, refs, now, receivers.base_url)
-        return _ticket(data, receivers.tickets, receivers.done_transition, repo, _complete(refs, repo, data, ["jira"]),
-                       now)
+            return _item(data, receivers.tickets, store, refs, now, receivers.base_url)
+        return _ticket(data, receivers.tickets, receivers.done_transition, store, refs, now)
     assert receivers.status_page is not None
-    return _status(data, receivers, repo, _complete(refs, repo, data, ["statuspage"]), now)
-
-
-def _complete(refs: dict[str, Record], repo: IncidentRepository, data: Mapping[str, Any], names: list[str]
-              ) -> dict[str, Record]:
-    """`refs` with the references this message needs read by key when the page of them was full: with an
-    issue per action item, an incident may have more reference rows than one page holds."""
-    missing = [n for n in names if n not in refs]
-    if len(refs) < REFS_PAGE or not missing:
-        return refs
-    got = repo.store.get(keys=[ref_key(data["incident_id"], n) for n in missing])
-    return {**refs, **{n: got[ref_key(data["incident_id"], n)] for n in missing if ref_key(data["incident_id"], n) in got}}
+    return _status(data, receivers, store, refs, now)
 
 
 # ---- chat ---------------------------------------------------------------------------------------
 
-def _chat(data: dict[str, Any], receivers: Receivers, repo: IncidentRepository, refs: dict[str, Record]) -> Delivery:
+def _chat(data: dict[str, Any], receivers: Receivers, store: RecordStore, refs: dict[str, Record]) -> Delivery:
     names = [c.name for c in receivers.chats]
     left = [n for n in str(data.get("targets") or " ".join(names)).split() if n in names]
     post = ChatPost(incident_id=data["incident_id"], severity=data["severity"], subject=str(data.get("subject", "")),
@@ -118,7 +104,7 @@ def _chat(data: dict[str, Any], receivers: Receivers, repo: IncidentRepository, 
         left.remove(chat.name)
         notes.append(f"{chat.name} {d.status or ''}".strip())
         if data.get("opener") and sent.ref and not thread.data.get("ref"):
-            _keep_ref(repo, data["incident_id"], chat.name, {"ref": sent.ref}, None)
+            references.keep(store, data["incident_id"], chat.name, sent.ref, None)
         if data.get("root_text") and thread.data.get("ref"):
             root = ChatPost(incident_id=post.incident_id, severity=post.severity, text=str(data["root_text"]),
                             subject=str(data.get("root_subject", "")), ticket=post.ticket, link=post.link,
@@ -134,20 +120,20 @@ def _chat(data: dict[str, Any], receivers: Receivers, repo: IncidentRepository, 
 
 # ---- the ticket ---------------------------------------------------------------------------------
 
-def _incident_ticket(data: dict[str, Any], tickets: Tickets, repo: IncidentRepository, refs: dict[str, Record],
+def _incident_ticket(data: dict[str, Any], tickets: Tickets, store: RecordStore, refs: dict[str, Record],
                      now: datetime, description: str) -> tuple[str, str] | Delivery:
     """The incident's ticket, created first when the message is the first to need it."""
     incident_id = data["incident_id"]
     ticket = Ticket(incident_id=incident_id, summary=str(data.get("summary") or f"[{data['severity']}] {incident_id}"),
                     description=description, severity=data["severity"],
                     labels=tuple(str(data.get("labels") or f"incident {data['severity']} {incident_id}").split()))
-    return _ensure(repo, refs, "jira", data, now, find=lambda: tickets.find(incident_id=incident_id),
+    return _ensure(store, refs, "jira", data, now, find=lambda: tickets.find(incident_id=incident_id),
                    create=lambda: tickets.create(ticket=ticket))
 
 
-def _ticket(data: dict[str, Any], tickets: Tickets, transition: str, repo: IncidentRepository,
+def _ticket(data: dict[str, Any], tickets: Tickets, transition: str, store: RecordStore,
             refs: dict[str, Record], now: datetime) -> Delivery:
-    got = _incident_ticket(data, tickets, repo, refs, now, data["text"])
+    got = _incident_ticket(data, tickets, store, refs, now, data["text"])
     if isinstance(got, Delivery):
         return got
     key, created = got
@@ -167,12 +153,12 @@ def _ticket(data: dict[str, Any], tickets: Tickets, transition: str, repo: Incid
     return Delivery(ok=True, attempts=1, status=201, detail=f"{key}: comment added")
 
 
-def _item(data: dict[str, Any], tickets: Tickets, repo: IncidentRepository, refs: dict[str, Record], now: datetime,
+def _item(data: dict[str, Any], tickets: Tickets, store: RecordStore, refs: dict[str, Record], now: datetime,
           base_url: str) -> Delivery:
     """An action item's issue: created once (found again by its label after a lost answer), then linked to the
     incident's ticket; `linked` is kept in the message so a retry repeats nothing."""
     incident_id, item = data["incident_id"], str(data["item_id"])
-    got = _incident_ticket(data, tickets, repo, refs, now, f"{data['summary']}\n\nOpened for its action item {item}.")
+    got = _incident_ticket(data, tickets, store, refs, now, f"{data['summary']}\n\nOpened for its action item {item}.")
     if isinstance(got, Delivery):
         return got
     key = got[0]
@@ -182,7 +168,7 @@ def _item(data: dict[str, Any], tickets: Tickets, repo: IncidentRepository, refs
                                                          if base_url else [])
     issue = Ticket(incident_id=incident_id, summary=f"[action item] {incident_id} {item}: {data['text']}",
                    description="\n".join(lines), severity="", labels=("action-item", label))
-    made = _ensure(repo, refs, f"jira-{item}", data, now, find=lambda: tickets.find(incident_id=label),
+    made = _ensure(store, refs, f"jira-{item}", data, now, find=lambda: tickets.find(incident_id=label),
                    create=lambda: tickets.create(ticket=issue))
     if isinstance(made, Delivery):
         return made
@@ -201,7 +187,7 @@ def _item(data: dict[str, Any], tickets: Tickets, repo: IncidentRepository, refs
 
 # ---- the status page ----------------------------------------------------------------------------
 
-def _status(data: dict[str, Any], receivers: Receivers, repo: IncidentRepository, refs: dict[str, Record],
+def _status(data: dict[str, Any], receivers: Receivers, store: RecordStore, refs: dict[str, Record],
             now: datetime) -> Delivery:
     page = receivers.status_page
     assert page is not None
@@ -210,7 +196,7 @@ def _status(data: dict[str, Any], receivers: Receivers, repo: IncidentRepository
                           status=data["status"], body=data["text"], impact=data.get("impact") or "major",
                           components={receivers.components[r]: str(data.get("component_status") or "major_outage")
                                       for r in roles if r in receivers.components})
-    got = _ensure(repo, refs, "statuspage", data, now, find=lambda: page.find(incident_id=data["incident_id"]),
+    got = _ensure(store, refs, "statuspage", data, now, find=lambda: page.find(incident_id=data["incident_id"]),
                   create=lambda: page.create(update=update))
     if isinstance(got, Delivery):
         return got
@@ -224,7 +210,7 @@ def _status(data: dict[str, Any], receivers: Receivers, repo: IncidentRepository
 
 # ---- create once --------------------------------------------------------------------------------
 
-def _ensure(repo: IncidentRepository, refs: dict[str, Record], receiver: str, data: dict[str, Any], now: datetime,
+def _ensure(store: RecordStore, refs: dict[str, Record], receiver: str, data: dict[str, Any], now: datetime,
             *, find: Any, create: Any) -> tuple[str, str] | Delivery:
     """The receiver's reference for the incident: (ref, "created" | "found" | "updated") where "updated"
     means it already existed (the message then updates it), or a Delivery saying why not yet."""
@@ -247,30 +233,20 @@ def _ensure(repo: IncidentRepository, refs: dict[str, Record], receiver: str, da
             if not found.delivery.ok:
                 return found.delivery
             if found.ref:
-                _keep_ref(repo, data["incident_id"], receiver, {"ref": found.ref}, rec.etag)
+                references.keep(store, data["incident_id"], receiver, found.ref, rec.etag)
                 return found.ref, "found (its earlier create's answer was lost)"
             data["create_unknown"] = False   # looked up: nothing there (kept if this create fails too)
-    try:                                   # the marker: only one sender creates
-        etag = repo.store.commit(ops=[IncidentRepository.ref_op(
-            data["incident_id"], receiver, {"creating_by": msg, "creating_at": iso(now)},
-            None if rec is None else rec.etag)])
-    except ConcurrencyConflict:
+    etag = references.mark_creating(store, data["incident_id"], receiver, msg, now,   # only one sender creates
+                                    None if rec is None else rec.etag)
+    if etag is None:
         return _wait(f"another sender is creating the {receiver} record")
     sent: Sent = create()
     if not sent.delivery.ok or not sent.ref:   # no answer, or created without a key: look it up before creating
         data["create_unknown"] = sent.delivery.ok or sent.delivery.status is None
         return sent.delivery if not sent.delivery.ok else Delivery(
             ok=False, attempts=sent.delivery.attempts, status=None, detail="created, but no reference came back")
-    _keep_ref(repo, data["incident_id"], receiver, {"ref": sent.ref}, etag.get(ref_key(data["incident_id"], receiver)))
+    references.keep(store, data["incident_id"], receiver, sent.ref, etag)
     return sent.ref, "created"
-
-
-def _keep_ref(repo: IncidentRepository, incident_id: str, receiver: str, data: Mapping[str, Any],
-              etag: str | None) -> None:
-    try:
-        repo.store.commit(ops=[IncidentRepository.ref_op(incident_id, receiver, data, etag)])
-    except ConcurrencyConflict:
-        pass   # another sender recorded it: the receiver's own record is the same
 
 
 def _wait(why: str) -> Delivery:

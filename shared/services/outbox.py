@@ -1,8 +1,6 @@
 """One outbox for every outbound message: written with the state change that causes it, delivered
 by the timer with backoff. Nothing is lost while a receiver is down; the dedup key makes a repeat
-delivery (after a crash between send and bookkeeping) harmless.
-
-    out|<lane>|<next attempt ISO>|<message id>   a message waiting (or claimed until its lease ends)
+delivery (after a crash between send and bookkeeping) harmless. Its rows: shared/storage/outbox_rows.py.
 
 Each channel has a lane of its own, and pages have one per severity, delivered first: a storm of
 SEV-3 tickets and chats never stands in front of a SEV-1 page. Nothing sleeps in the timer: the
@@ -20,15 +18,17 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Literal, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
-from shared.domain.errors import ConcurrencyConflict
-from shared.domain.incident import AUTOMATION, Incident
+from shared.domain.events import MessageQueued
+from shared.domain.incident import Incident
 from shared.domain.timeutil import iso
-from shared.ports import AzureAlerts, Clock, Delivery, Filter, Op, Pager, PagerEvent, Record, RecordStore
+from shared.ports import AzureAlerts, Clock, Delivery, Pager, PagerEvent, Record, RecordStore
 from shared.services import comms_delivery
 from shared.services.comms_delivery import Receivers
-from shared.services.repository import IncidentRepository
+from shared.storage import outbox_rows, refs as references
+from shared.storage.outbox_rows import (ARM_LANES, AZURE_ALERT, LANES, LEGACY, NOT_ARM_LANES,  # noqa: F401
+                                        PAGE_LANES, PD_SEVERITY)
 
 log = logging.getLogger(__name__)
 BUDGET_S = 7.0                        # real seconds per tick spent delivering
@@ -37,57 +37,37 @@ MAX_BACKOFF = timedelta(minutes=5)
 HOLD = timedelta(seconds=10)          # an acknowledge/resolve behind its trigger looks again after this
 UNSENT = {"customer_comms": "customer messages are written by people"}
 COMMS_LANES = ("chat", "ticket", "status_page")        # shared/services/comms_delivery.py
-DEAD = "dead|"                                         # dead|<lane>|<ISO>|<message id>: refused for good
-PD_SEVERITY: dict[str, Literal["critical", "error", "warning", "info"]] = {
-    "SEV-1": "critical", "SEV-2": "error", "SEV-3": "warning", "SEV-4": "info"}
-PAGE_LANES = ("p1", "p2", "p3", "p4")                 # PagerDuty, by severity: first
-AZURE_ALERT = "azure_alert"                            # Azure Monitor alert state (Acknowledged, Closed)
-OTHER_LANES = ("chat", "ticket", "status_page", "customer_comms", AZURE_ALERT)
-LANES = (*PAGE_LANES, *OTHER_LANES)
-LEGACY = "2"                                           # rows written before lanes: out|<ISO>|<id>
-ARM_LANES = (AZURE_ALERT,)                             # delivered by the ARM timer: never in front of a page
-NOT_ARM_LANES = tuple(lane for lane in (*LANES, LEGACY) if lane not in ARM_LANES)
 PAGES_PER_TICK, OTHERS_PER_TICK = 100, 50
 
 
 _ORDER = itertools.count()   # ties within one change (one instant) keep the order they were written in
 
 
-def lane_of(channel: str, severity: str) -> str:
-    if channel == "pagerduty":
-        return f"p{severity[-1]}" if severity in PD_SEVERITY else "p2"
-    return channel if channel in OTHER_LANES else "chat"
-
-
-def _key(lane: str, at: datetime, msg_id: str) -> str:
-    return f"out|{lane}|{iso(at)}|{msg_id}"
-
-
 def message(now: datetime, inc: Incident, *, channel: str, action: str, role: str = "", person: str = "",
-            text: str = "", fields: Mapping[str, Any] | None = None) -> Op:
-    """An outbox row for `inc` (add it to the batch that changes the incident). `fields`: what a
-    receiver needs besides the text (a subject, a ticket summary, a public update), flat values."""
+            text: str = "", fields: Mapping[str, Any] | None = None) -> MessageQueued:
+    """A message for `inc`, written with the change that causes it (hand it to the unit of work). `fields`:
+    what a receiver needs besides the text (a subject, a ticket summary, a public update), flat values."""
     msg_id = uuid.uuid4().hex[:16]
     data = {"incident_id": inc.id, "channel": channel, "action": action, "role": role, "person": person,
             "dedup_key": f"{inc.id}.{role}" if role else inc.id, "severity": inc.severity,
             "summary": f"[{inc.severity}] {inc.id}: {inc.title}"[:1024], "text": text[:8000],
             "details": json.dumps({"incident_id": inc.id, "on_call": person, "role": role,
-                                   "classification": {k: v if v is None else str(v)[:1000] for k, v in inc.classification.items()
+                                   "classification": {k: v if v is None else str(v)[:1000] for k, v in inc.classification.as_dict().items()
                                                       if k in ("impact", "scope", "reason", "category")}
-                                   | {"security": bool(inc.classification.get("security"))}}, default=str),
+                                   | {"security": inc.classification.security}}, default=str),
             "attempts": 0, "created_at": iso(now)}
     data.update({k: v[:20000] if isinstance(v, str) else v for k, v in (fields or {}).items()})
     data["order"] = f"{iso(now)}#{next(_ORDER):09d}"   # the order messages were written in, for each channel
-    return Op("insert", _key(lane_of(channel, inc.severity), now, msg_id), data)
+    return MessageQueued(now, channel, inc.severity, msg_id, data)
 
 
-def notice(now: datetime, *, subject: str, text: str, kind: str, dedup_key: str) -> Op:
+def notice(now: datetime, *, subject: str, text: str, kind: str, dedup_key: str) -> MessageQueued:
     """A chat message that belongs to no incident (the daily review digest): no timeline, no order."""
     data = {"incident_id": "", "channel": "chat", "action": "post", "role": "", "person": "", "dedup_key": dedup_key,
             "severity": "", "summary": subject[:1024], "text": text[:20000], "details": "{}", "attempts": 0,
             "created_at": iso(now), "subject": subject, "opener": True, "kind": kind, "what": f"Chat {kind}",
             "facts": "[]"}
-    return Op("insert", _key("chat", now, f"{kind.replace(' ', '-')}-{dedup_key}"[:64]), data)
+    return MessageQueued(now, "chat", "", f"{kind.replace(' ', '-')}-{dedup_key}"[:64], data)
 
 
 @dataclass
@@ -108,17 +88,14 @@ def deliver(*, store: RecordStore, clock: Clock, pager: Pager | None, routing_ke
     now = clock.now()
     report = DeliveryReport()
     started, down = time.monotonic(), set()   # channels that failed this tick: the rest of theirs waits
-    for lane in (*LANES, LEGACY):
-        if lanes is not None and lane not in lanes:
-            continue
+    todo = [lane for lane in (*LANES, LEGACY) if lanes is None or lane in lanes]
+    due = outbox_rows.DueMessages(store, todo, now, lambda lane: PAGES_PER_TICK if lane in PAGE_LANES else limit)
+    for lane in todo:
         if time.monotonic() - started > BUDGET_S:
             break  # the rest waits for the next tick
         if lane in PAGE_LANES and "pagerduty" in down:
             continue
-        start = "out|2" if lane == LEGACY else f"out|{lane}|"
-        end = f"out|{iso(now)}~" if lane == LEGACY else f"out|{lane}|{iso(now)}~"
-        rows = store.scan(start=start, end=end, limit=PAGES_PER_TICK if lane in PAGE_LANES else limit).records
-        for rec in rows:
+        for rec in due.of(lane):
             if time.monotonic() - started > BUDGET_S:
                 break
             if rec.data.get("channel") in down:
@@ -129,56 +106,46 @@ def deliver(*, store: RecordStore, clock: Clock, pager: Pager | None, routing_ke
     return report
 
 
-def _deliver_one(store: RecordStore, clock: Clock, rec, pager: Pager | None, routing_keys: Mapping[str, str],
+def _deliver_one(store: RecordStore, clock: Clock, rec: Record, pager: Pager | None, routing_keys: Mapping[str, str],
                  base_url: str, report: DeliveryReport, alerts: AzureAlerts | None = None,
                  receivers: Receivers | None = None) -> bool:
     """Claim one message (a lease), send it once, settle it. Returns True when the receiver failed."""
     now = clock.now()
-    msg_id = rec.key.rsplit("|", 1)[1]
-    lane = lane_of(str(rec.data.get("channel", "")), str(rec.data.get("severity", "")))
     receivers = receivers or Receivers(base_url=base_url)
     comms = rec.data.get("channel") in COMMS_LANES and comms_delivery.not_sent(rec.data, receivers) is None
     if _behind_its_trigger(store, rec) or (comms and _behind_an_earlier(store, rec)):
-        later = _key(lane, now + HOLD, msg_id)
-        try:  # back in its lane, a little later: the trigger goes first
-            store.commit(ops=[Op("delete", rec.key, etag=rec.etag), Op("insert", later, rec.data)])
-        except ConcurrencyConflict:
-            pass  # another sweep holds it
+        outbox_rows.hold(store, rec, now + HOLD)   # back in its lane, a little later: the earlier one goes first
         report.skipped += 1
         return False
-    claimed = _key(lane, now + LEASE, msg_id)
-    data = {**rec.data, "attempts": int(rec.data.get("attempts") or 0) + 1, "msg_id": msg_id}
-    try:
-        etag = store.commit(ops=[Op("delete", rec.key, etag=rec.etag), Op("insert", claimed, data)])[claimed]
-    except ConcurrencyConflict:
+    claimed = outbox_rows.claim(store, rec, now + LEASE)
+    if claimed is None:
         report.skipped += 1  # another sweep holds it
         return False
+    data = claimed.data
     try:
         if comms:   # the receivers' references (thread, ticket, page incident); a digest belongs to no incident
-            refs = IncidentRepository(store).refs(str(data["incident_id"])) if data.get("incident_id") else {}
-            result: Delivery | str = comms_delivery.send(data, receivers, IncidentRepository(store), now, refs)
+            refs = references.of(store, str(data["incident_id"])) if data.get("incident_id") else {}
+            result: Delivery | str = comms_delivery.send(data, receivers, store, now, refs)
         else:
             result = _send(data, pager, routing_keys, base_url, alerts, receivers)
     except (KeyError, TypeError, ValueError) as e:  # a malformed row: isolated, never the whole tick
-        _broken(store, clock, claimed, etag, data, e, report)
+        _broken(store, clock, claimed.key, claimed.etag, data, e, report)
         return False
-    _finish(store, clock, claimed, etag, data, result, report)
+    _finish(store, clock, claimed.key, claimed.etag, data, result, report)
     return _retryable(result) and isinstance(result, Delivery) and result.attempts > 0   # a wait is no failure
 
 
-def _behind_its_trigger(store: RecordStore, rec) -> bool:
+def _behind_its_trigger(store: RecordStore, rec: Record) -> bool:
     """A PagerDuty acknowledge/resolve whose trigger (same dedup key, queued no later) still waits in a
     page lane, for a retry or in another sender's hands: PagerDuty drops an acknowledge or resolve for an
     alert it does not have, and the trigger arriving after it would page on for an incident handled."""
     data = rec.data
     if data.get("channel") != "pagerduty" or data.get("action") not in ("acknowledge", "resolve"):
         return False
-    waiting = store.scan(start="out|p", end="out|q", limit=20, filters=[
-        Filter("dedup_key", "eq", str(data.get("dedup_key", ""))), Filter("action", "eq", "trigger")]).records
-    return any(str(r.data.get("created_at", "")) <= str(data.get("created_at", "")) for r in waiting)
+    return outbox_rows.trigger_waits(store, str(data.get("dedup_key", "")), str(data.get("created_at", "")))
 
 
-def _behind_an_earlier(store: RecordStore, rec) -> bool:
+def _behind_an_earlier(store: RecordStore, rec: Record) -> bool:
     """A chat message, ticket change or status-page update while an earlier one of the same incident and
     channel still waits in its lane (for its first attempt, a retry, or another sender): each incident's
     messages of a channel arrive in the order they were written, so a thread never starts with a reply, a
@@ -186,9 +153,7 @@ def _behind_an_earlier(store: RecordStore, rec) -> bool:
     order, incident = str(rec.data.get("order") or ""), str(rec.data.get("incident_id") or "")
     if not order or not incident:
         return False
-    lane = lane_of(str(rec.data.get("channel", "")), "")
-    return bool(store.scan(start=f"out|{lane}|", end=f"out|{lane}|~", limit=1, filters=[
-        Filter("incident_id", "eq", incident), Filter("order", "lt", order)]).records)
+    return outbox_rows.earlier_waits(store, str(rec.data.get("channel", "")), incident, order)
 
 
 def _send(data: dict[str, Any], pager: Pager | None, routing_keys: Mapping[str, str],
@@ -265,8 +230,8 @@ def _attempts(d: Delivery) -> str:
 
 def _finish(store: RecordStore, clock: Clock, claimed: str, etag: str, data: dict[str, Any],
             result: Delivery | str, report: DeliveryReport) -> None:
-    """Record what happened in one batch, without loading or rewriting the incident: the claimed row
-    goes (or comes back at its next attempt) and the outcome is a timeline row of its own."""
+    """Record what happened in one batch, without loading or rewriting the incident: the claimed message
+    goes (or comes back at its next attempt, or is dead-lettered) and the outcome is a timeline event."""
     now = clock.now()
     who = f"{data['role']} ({data['person']})" if data.get("person") else data["role"]
     what = f"Azure alert state {data['action']}" if data["channel"] == AZURE_ALERT else \
@@ -283,34 +248,24 @@ def _finish(store: RecordStore, clock: Clock, claimed: str, etag: str, data: dic
         text = (f"{what}: failed ({result.status or 'no answer'}, delivery "
                 f"{data['attempts']}, {_attempts(result)}: {result.detail})"
                 + ("; will retry" if retry else "; refused for good: dead-lettered, not retried"))
-    ops = [Op("delete", claimed, etag=etag)]
-    if retry:
-        ops.append(_again(claimed, data, now, getattr(result, "retry_after", None)))
-    elif isinstance(result, Delivery) and not result.ok:   # kept for people, counted in GET health
-        ops.append(Op("insert", f"{DEAD}{claimed.split('|')[1]}|{iso(now)}|{claimed.rsplit('|', 1)[1]}",
-                      {**data, "dead_reason": text[:2000]}))
     report.details.append(text)
     if not data.get("incident_id"):
         log.info("%s", text)
-    else:
-        ops.append(IncidentRepository.side_event(data["incident_id"], now, "delivery", AUTOMATION, text,
-                                                 channel=data["channel"], role=data["role"],
-                                                 message=data.get("kind", "")))
-    try:
-        store.commit(ops=ops)
-    except ConcurrencyConflict:  # the lease ran out and another sweep took the message over
+    dead = not retry and isinstance(result, Delivery) and not result.ok   # kept for people, counted in GET health
+    if not outbox_rows.settle(store, claimed, etag, data, now, outcome=text, dead=text if dead else None,
+                              again=_again(data, now, getattr(result, "retry_after", None)) if retry else None):
+        # the lease ran out and another sweep took the message over
         log.warning("delivery of %s outlived its lease", claimed, extra={"incident_id": data["incident_id"]})
 
 
-def _again(claimed: str, data: dict[str, Any], now: datetime, retry_after: float | None = None) -> Op:
-    """The message back in its lane at its next attempt: 10 s, 20 s, 40 s, ... up to 5 minutes, with
-    jitter, and never before the receiver's Retry-After."""
+def _again(data: dict[str, Any], now: datetime, retry_after: float | None = None) -> datetime:
+    """The message's next attempt: 10 s, 20 s, 40 s, ... up to 5 minutes, with jitter, and never before
+    the receiver's Retry-After."""
     backoff = min(MAX_BACKOFF, timedelta(seconds=10 * 2 ** min(max(data["attempts"], 1) - 1, 6)))
     backoff *= random.uniform(0.75, 1.0)   # jitter spreads a burst of retries, never later than the backoff
     if retry_after is not None:
         backoff = max(backoff, timedelta(seconds=min(retry_after, 3600)))
-    lane = lane_of(str(data.get("channel", "")), str(data.get("severity", "")))
-    return Op("insert", _key(lane, now + backoff, claimed.rsplit("|", 1)[1]), data)
+    return now + backoff
 
 
 def _broken(store: RecordStore, clock: Clock, claimed: str, etag: str, data: dict[str, Any], error: Exception,
@@ -321,7 +276,5 @@ def _broken(store: RecordStore, clock: Clock, claimed: str, etag: str, data: dic
     log.error("outbox message %s failed before sending: %s: %s", claimed, type(error).__name__, error,
               extra={"incident_id": data.get("incident_id")})
     data = {**data, "error": f"{type(error).__name__}: {str(error)[:300]}"}
-    try:
-        store.commit(ops=[Op("delete", claimed, etag=etag), _again(claimed, data, clock.now())])
-    except ConcurrencyConflict:
-        pass
+    now = clock.now()
+    outbox_rows.settle(store, claimed, etag, data, now, again=_again(data, now))

@@ -25,7 +25,7 @@ from shared.adapters.notify.slack import SlackWebApiChat
 from shared.adapters.notify.statuspage import StatuspageStatusPage
 from shared.adapters.notify.teams import TeamsWorkflowChat
 from shared.services.comms_delivery import Receivers
-from shared.services.repository import IncidentRepository
+from shared.storage.repository import IncidentRepository
 from tests.fakes.jira import TOKEN as JIRA_TOKEN, USER as JIRA_USER, FakeJira
 from tests.fakes.pagerduty import FakePagerDuty
 from tests.fakes.slack import TOKEN as SLACK_TOKEN, FakeSlack

@@ -7,8 +7,10 @@ import time
 import pytest
 
 from shared.adapters.notify.pagerduty import PagerDutyPager
+from shared.domain.classification import Classification
 from shared.domain.incident import Incident
 from shared.services import outbox
+from shared.storage import outbox_rows
 from tests.fakes.pagerduty import FakePagerDuty
 from tests.harness import Harness
 from tests.payloads import OTHER_ID, metric_alert
@@ -24,11 +26,11 @@ def test_a_sev1_page_goes_out_on_the_next_tick_behind_600_queued_chats_and_ticke
     sleeps: list[float] = []
     h = Harness(table_store, clock, pager=PagerDutyPager(events_url=pd.url, max_attempts=1, sleep=sleeps.append))
     noise = Incident(id="INC-20261127-0500", title="report generation slow", severity="SEV-3",
-                     created_at=clock.now(), classification={})
+                     created_at=clock.now(), classification=Classification("SEV-3", None, None, ""))
     rows = [outbox.message(clock.now(), noise, channel=("chat", "ticket")[i % 2], action="trigger", text=f"m{i}")
             for i in range(600)]
     for i in range(0, len(rows), 100):
-        table_store.commit(ops=rows[i:i + 100])
+        table_store.commit(ops=[outbox_rows.queued(m) for m in rows[i:i + 100]])
     clock.advance(seconds=1)
     inc = h.alert(metric_alert("a1", severity="Sev0", custom={"impact": "core", "scope": "all"}))["incident_id"]
     h.tick()
