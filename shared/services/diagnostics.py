@@ -11,9 +11,10 @@ from datetime import datetime, timedelta
 from typing import Any, Callable, Mapping
 
 from shared.domain.errors import DependencyFailed
+from shared.domain.events import Event
 from shared.domain.incident import AUTOMATION, Incident
 from shared.domain.timeutil import iso
-from shared.ports import CloudResources, LogAnswer, Observers, Op, observers_of
+from shared.ports import CloudResources, LogAnswer, Observers, observers_of
 from shared.domain.policy import Runbook
 from shared.services import communications
 
@@ -113,7 +114,7 @@ def due(inc: Incident) -> datetime | None:
 
 
 def record(inc: Incident, resources: CloudResources | None, core: Mapping[str, str], now: datetime,
-           runbook: Runbook) -> list[Op]:
+           runbook: Runbook) -> list[Event]:
     """Gather and record the diagnostics. Returns the first chat message when it waited for them."""
     facts: dict[str, Any]
     lines: list[str]

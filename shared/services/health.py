@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from shared.domain.timeutil import iso, parse_iso
-from shared.ports import Clock, Filter, RecordStore
-from shared.services.sweep import SWEEP_META
+from shared.domain.timeutil import iso
+from shared.ports import Clock, RecordStore
+from shared.storage import due_index, retention
 
 STALE_TICKS = 3
 LISTED = 20   # failing rows named in the answer (all are counted)
@@ -31,23 +31,21 @@ def health(*, store: RecordStore, clock: Clock, schedule: str, config_errors: Se
     fail and are being retried, or while messages a receiver refused for good wait for people
     (`dead_letters`, up to 1,000 counted; they expire with the audit rows). Raises StoreUnavailable when the store is down."""
     now = clock.now()
-    rec = store.get(keys=[SWEEP_META]).get(SWEEP_META)
-    last = parse_iso(rec.data["finished_at"]) if rec else None
+    last = due_index.last_sweep(store)
     limit = STALE_TICKS * tick_seconds(schedule)
     age = (now - last).total_seconds() if last else None
     fresh = age is not None and -limit <= age <= limit  # a sweep "in the future" is another clock's
     # a failing row keeps the key of the moment it fell due: only rows due by now can be failing
-    failing = store.scan(start="due|", end=f"due|{iso(now)}~", filters=[Filter("failures", "gt", 0)],
-                         limit=500).records
-    dead = len(store.scan(start="dead|", end="dead}", limit=1000).records)   # refused for good: people act
+    failing = due_index.failing(store, now, limit=500)
+    dead = retention.dead_letters(store, limit=1000)   # refused for good: people act
     healthy = fresh and not config_errors
     status = "ok" if healthy and not failing and not dead else "degraded" if healthy else \
         "misconfigured" if config_errors else "stale"
     return {"status": status, "healthy": healthy, "now": iso(now), "last_sweep": iso(last),
             "sweep_age_seconds": None if age is None else round(age, 1), "stale_after_seconds": limit,
             "failing_rows": len(failing),
-            "failing": [{"incident_id": r.data.get("incident_id"), "lane": r.data.get("lane"),
-                         "failures": r.data.get("failures"), "retry_at": r.data.get("retry_at"),
+            "failing": [{"incident_id": r.incident_id or None, "lane": r.lane or None, "failures": r.failures,
+                         "retry_at": r.retry_at,
                          # the kind of error only: health is anonymous; the timeline has the detail
-                         "error": str(r.data.get("error", "")).split(":", 1)[0]} for r in failing[:LISTED]],
+                         "error": r.error.split(":", 1)[0]} for r in failing[:LISTED]],
             "dead_letters": dead, "configuration_errors": list(config_errors)}

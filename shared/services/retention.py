@@ -1,10 +1,9 @@
 """Retention: alert index rows and the remediation audit trail are not kept forever.
 
 A daily timer expires what is older than the runbook's `[retention]` periods (the audit trail is
-kept longer than the rest):
-
-    alert|<h>|F / R   de-duplication rows, by the day of the incident they point at (its id carries it)
-    aud|<ISO>|...     audit rows, by their own time (the key starts with it)
+kept longer than the rest): the alert de-duplication rows, by the day of the incident they point at;
+the remediation audit rows and the dead letters (messages refused for good), by when they were
+written (the rows: shared/storage/retention.py).
 
 Azure Monitor redelivers an alert for minutes, not months, so an expired de-duplication row cannot
 let a redelivery open a second incident. Deletes are ETag-conditional, in batches of 100, bounded
@@ -17,9 +16,9 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Mapping
 
-from shared.domain.errors import ConcurrencyConflict, PolicyError
-from shared.domain.timeutil import iso
-from shared.ports import Clock, Filter, Op, RecordStore
+from shared.domain.errors import PolicyError
+from shared.ports import Clock, RecordStore
+from shared.storage import retention as rows
 
 log = logging.getLogger(__name__)
 DEFAULTS = {"alert_index_days": 90, "audit_days": 400}
@@ -55,27 +54,11 @@ def expire(*, store: RecordStore, clock: Clock, sections: Mapping[str, Any]) -> 
     keep_alerts, keep_audit = periods(sections)
     now = clock.now()
     report = RetentionReport()
-    cutoff_day = (now - keep_alerts).strftime("%Y%m%d")
-    report.alerts = _delete(store, "alert|", "alert}", [Filter("incident_id", "lt", f"INC-{cutoff_day}")])
-    report.audit = _delete(store, "aud|", f"aud|{iso(now - keep_audit)}", [])
+    report.alerts = rows.expire_alert_index(store, before_day=now - keep_alerts, limit=MAX_PER_RUN)
+    report.audit = rows.expire_audit(store, before=now - keep_audit, limit=MAX_PER_RUN)
     # dead letters (refused messages) are kept like the audit trail, by when they were written
-    report.audit += _delete(store, "dead|", "dead}", [Filter("created_at", "lt", iso(now - keep_audit))])
+    report.audit += rows.expire_dead_letters(store, before=now - keep_audit, limit=MAX_PER_RUN)
     if report.alerts or report.audit:
         log.info("retention: %d alert index rows and %d audit rows expired", report.alerts, report.audit)
     return report
 
-
-def _delete(store: RecordStore, start: str, end: str, filters: list[Filter]) -> int:
-    deleted, after = 0, None
-    while deleted < MAX_PER_RUN:
-        page = store.scan(start=start, end=end, filters=filters, limit=100, after=after)
-        if page.records:
-            try:
-                store.commit(ops=[Op("delete", r.key, etag=r.etag) for r in page.records])
-                deleted += len(page.records)
-            except ConcurrencyConflict:
-                pass  # a row changed or went meanwhile: the next run sees it again
-        if page.continuation is None:
-            return deleted
-        after = page.continuation
-    return deleted

@@ -12,7 +12,7 @@ from shared.adapters.memory import InMemoryRecordStore
 from shared.domain.errors import ConcurrencyConflict
 from shared.domain.timeutil import parse_iso
 from shared.ports import Op
-from shared.services.repository import IncidentRepository
+from shared.storage.repository import IncidentRepository
 from shared.services.sweep import ESC, sweep
 from tests.faults.conftest import FAULTS
 from tests.harness import RUNBOOK, Harness

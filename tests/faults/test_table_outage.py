@@ -26,7 +26,7 @@ from devhost.azurite import Azurite
 from shared import bootstrap
 from shared.adapters.tables.store import TableRecordStore
 from shared.config import Settings
-from shared.services import repository as keys
+from shared.storage import repository as keys
 from tests.faults.conftest import FAULTS
 from tests.functions.conftest import App
 from tests.payloads import CORE_SETTINGS, OTHER_ID, metric_alert

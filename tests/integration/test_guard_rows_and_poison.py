@@ -9,9 +9,9 @@ import pytest
 
 from shared.domain.incident import MAX_TENANTS
 from shared.ports import Op
-from shared.services import incident_ids, repository as keys
+from shared.storage import incident_ids, repository as keys
 from shared.services.health import health
-from shared.services.repository import CHUNK, MAX_CHUNKS, IncidentRepository
+from shared.storage.repository import CHUNK, MAX_CHUNKS, IncidentRepository
 from tests.harness import Harness
 from tests.payloads import OTHER_ID, REDIS_ID, metric_alert
 

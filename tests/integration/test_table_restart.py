@@ -12,7 +12,7 @@ from shared import bootstrap
 from shared.adapters.tables.store import TableRecordStore
 from shared.config import Settings
 from shared.ports import Op
-from shared.services import repository as keys
+from shared.storage import repository as keys
 from tests.functions.conftest import App
 from tests.payloads import CORE_SETTINGS, OTHER_ID, metric_alert
 

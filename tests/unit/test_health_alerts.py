@@ -20,7 +20,7 @@ from shared.domain.classification import classify
 from shared.domain.timeutil import iso
 from shared.services.intake import ingest_alert
 from shared.services.queries import get_incident
-from shared.services.repository import IncidentRepository
+from shared.storage.repository import IncidentRepository
 from shared.services.schedule import schedule_for
 from shared.services.sweep import sweep
 from tests.payloads import (API_ID, CORE, OTHER_ID, PG_ID, REDIS_ID, event, metric_alert, resolved,
