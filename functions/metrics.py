@@ -8,8 +8,7 @@ from functions import http
 from shared import bootstrap as b
 from shared.domain.errors import InvalidInput
 from shared.domain.metrics import prometheus
-from shared.domain.timeutil import iso
-from shared.services import metrics_store
+from shared.services import queries
 
 bp = func.Blueprint()
 PROMETHEUS = "text/plain; version=0.0.4; charset=utf-8"
@@ -21,10 +20,9 @@ def get_metrics(req: func.HttpRequest) -> func.HttpResponse:
         fmt, now = req.params.get("format") or "json", b.clock().now()
         if fmt not in ("json", "prometheus"):
             raise InvalidInput("format", "must be json or prometheus")
-        since, until = metrics_store.window(dict(req.params), now)
-        by_severity = metrics_store.summary(b.store(), since, until)
+        result = queries.metrics(dict(req.params), now, store=b.store())
         if fmt == "prometheus":
-            return func.HttpResponse(prometheus(by_severity, now), mimetype="text/plain", charset="utf-8",
-                                     headers={"Content-Type": PROMETHEUS})
-        return {"since": iso(since), "until": iso(until), "by_severity": by_severity}
+            return func.HttpResponse(prometheus(result["by_severity"], now), mimetype="text/plain",
+                                     charset="utf-8", headers={"Content-Type": PROMETHEUS})
+        return result
     return http.authorized(req, "get_metrics", run)

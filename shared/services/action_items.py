@@ -1,13 +1,13 @@
 """Action items follow their Jira issues (issue "Post-incident review", point 3).
 
 Each open action item got an issue of its own when it was added (aftercare.item_messages, delivered by
-comms_delivery._item, its key kept in `ref|<incident>|jira-<item id>`). On every tick of the review timer,
+comms_delivery._item, its key kept as the incident's reference "jira-<item id>"). On every tick of the review timer,
 before the digest is built, `follow` reads the Jira status of open items that have an issue; an issue Jira
 says is done (status category "done") records its item done on the incident through the normal write path
 (aftercare.record_review, actor "jira"), so the review index, the digest and the metrics follow.
 
-Bounded: at most MAX_READS status reads per tick, from a cursor (`meta|action-items`) that goes round the
-open items, so each is read in turn however many there are. A failed read is logged and skipped; Jira
+Bounded: at most MAX_READS status reads per tick, from a cursor (shared/storage/reviews.py) that goes round
+the open items, so each is read in turn however many there are. A failed read is logged and skipped; Jira
 answering nothing, a 5xx or a 429 ends the reads of the tick (the rest wait for the next one), so Jira
 being down never holds the digest up for long.
 """
@@ -21,15 +21,14 @@ from typing import Any
 
 from shared.domain.errors import DomainError
 from shared.domain.policy import Runbook
-from shared.domain.timeutil import iso
-from shared.ports import Clock, Filter, Op, Record, RecordStore, Tickets
+from shared.ports import Clock, RecordStore, Tickets
 from shared.services import aftercare
-from shared.services.repository import ref_key
+from shared.storage import reviews
+from shared.storage.reviews import IndexedReview
 
 log = logging.getLogger(__name__)
 MAX_READS = 50          # Jira status reads per tick
 MAX_LOOKED_AT = 500     # open items whose reference is looked up per tick (50 keys a read of the store)
-CURSOR = "meta|action-items"
 ACTOR = "jira"
 DONE = "done"           # Jira's status category key for Done
 _KEY = re.compile(r"^[A-Z][A-Z0-9_]{0,19}-[1-9][0-9]{0,9}$")   # a key ActionItem.ticket accepts (domain/review.py)
@@ -44,14 +43,14 @@ class FollowReport:
 
 @dataclass(frozen=True)
 class _Open:
-    at: str                 # the cursor position: review row key and item id
+    at: str                 # the cursor position (reviews.item_position)
     incident_id: str
     item: dict[str, Any]
 
 
-def open_reviews(store: RecordStore) -> list[Record]:
+def open_reviews(store: RecordStore) -> list[IndexedReview]:
     """The review index rows of reviews still open (their open action items in `items`, JSON)."""
-    return store.scan(start="rev|", end="rev}", limit=1000, filters=[Filter("status", "ne", "closed")]).records
+    return reviews.open_reviews(store)
 
 
 def follow(*, store: RecordStore, clock: Clock, runbook: Runbook, tickets: Tickets) -> FollowReport:
@@ -79,30 +78,30 @@ def follow(*, store: RecordStore, clock: Clock, runbook: Runbook, tickets: Ticke
     for incident_id, closed in done.items():
         _record_done(incident_id, closed, store=store, clock=clock, runbook=runbook, report=report)
     if last and (last != looked_at[-1].at or len(looked_at) < len(items)):   # the next tick starts after `last`
-        store.commit(ops=[Op("upsert", CURSOR, {"after": last, "at": iso(clock.now())})])
+        reviews.move_cursor(store, last, clock.now())
     if report.read:
         log.info("Jira status of %d action item(s) read: %d done, %d not read or not recorded", report.read,
                  len(report.done), len(report.failed))
     return report
 
 
-def _open_items(rows: list[Record]) -> list[_Open]:
+def _open_items(rows: list[IndexedReview]) -> list[_Open]:
     out = []
-    for rec in rows:
+    for rev in rows:
+        incident_id = str(rev.fields.get("incident_id") or "")
         try:
-            items = json.loads(rec.data.get("items") or "[]")
+            items = json.loads(rev.fields.get("items") or "[]")
         except ValueError:   # a row cut at its size limit: its items are read again once it is rewritten
-            log.warning("review index row %s: items unreadable", rec.key, extra={"incident_id": rec.data.get("incident_id")})
+            log.warning("review index row of %s: items unreadable", incident_id, extra={"incident_id": incident_id})
             continue
-        out += [_Open(f"{rec.key}|{str(i.get('id')).rjust(8)}", str(rec.data.get("incident_id") or ""), i)
+        out += [_Open(reviews.item_position(rev, i.get("id")), incident_id, i)
                 for i in items if isinstance(i, dict) and i.get("id") and i.get("status", "open") == "open"]
     return sorted(out, key=lambda i: i.at)
 
 
 def _in_turn(store: RecordStore, items: list[_Open]) -> list[_Open]:
     """The items from the cursor on, then round to the start: each gets its turn."""
-    cursor = store.get(keys=[CURSOR]).get(CURSOR)
-    after = str(cursor.data.get("after") or "") if cursor else ""
+    after = reviews.cursor(store)
     return [i for i in items if i.at > after] + [i for i in items if i.at <= after]
 
 
@@ -112,14 +111,14 @@ def _issues(store: RecordStore, items: list[_Open]) -> tuple[list[tuple[_Open, s
     looked_at: list[_Open] = []
     for start in range(0, min(len(items), MAX_LOOKED_AT), 50):
         chunk = items[start:start + 50]
-        refs = store.get(keys=[ref_key(i.incident_id, f"jira-{i.item['id']}") for i in chunk])
+        keys = reviews.issue_keys(store, [(i.incident_id, str(i.item["id"])) for i in chunk])
         for it in chunk:
             if len(issues) >= MAX_READS:
                 return issues, looked_at
             looked_at.append(it)
-            rec = refs.get(ref_key(it.incident_id, f"jira-{it.item['id']}"))
-            if rec is not None and rec.data.get("ref"):
-                issues.append((it, str(rec.data["ref"])))
+            key = keys.get((it.incident_id, str(it.item["id"])))
+            if key:
+                issues.append((it, key))
     return issues, looked_at
 
 

@@ -1,9 +1,9 @@
-"""The public status page's data: what was published (the `pub|` rows), never the incidents.
+"""The public status page's data: what was published (the public status rows), never the incidents.
 
-A `pub|<inv>` row (shared/services/repository.py, public_key) holds only public text: title, phase,
-impact, services (JSON list), started_at, resolved_at ("" while open), updated_at and updates (JSON
-list of {"at", "phase", "title", "text"}, oldest first). Reading never opens an `inc|` row, so no
-internal field (resource ids, tenants, people, alert rules, errors) can reach the page.
+A public status row (shared/storage/public_rows.py) holds only public text: title, phase, impact,
+services (JSON list), started_at, resolved_at ("" while open), updated_at and updates (JSON list of
+{"at", "phase", "title", "text"}, oldest first). Reading never opens an incident, so no internal
+field (resource ids, tenants, people, alert rules, errors) can reach the page.
 """
 from __future__ import annotations
 
@@ -17,11 +17,10 @@ from typing import Any, Mapping
 
 from shared.domain.timeutil import iso, parse_iso
 from shared.ports import RecordStore
+from shared.storage import public_rows
 
 log = logging.getLogger(__name__)
 
-PREFIX = "pub|"
-PAGE = 200                       # rows per store round trip while scanning the pub| range
 PHASES = ("investigating", "identified", "monitoring", "resolved")
 OUTAGE_IMPACTS = frozenset({"critical"})   # Statuspage's impact scale: none, minor, major, critical
 MAX_TEXT = 5000                  # characters of one public text shown (a row is written by the app)
@@ -64,36 +63,32 @@ class PublicIncident:
 
 def read(store: RecordStore, now: datetime, *, days: int = 14, limit: int = 50) -> list[PublicIncident]:
     """The published incidents to show at `now`, newest first: every open one, and those resolved
-    within `days`; at most `limit`. One range scan of the pub| rows (paged); a malformed row is
+    within `days`; at most `limit`. One range scan of the public status rows (paged); a malformed row is
     skipped with a log line. Raises StoreUnavailable when the store cannot be reached."""
     cutoff = now - timedelta(days=days)
     shown: list[PublicIncident] = []
-    after = None
-    while len(shown) < limit:
-        page = store.scan(start=PREFIX, end=PREFIX[:-1] + "}", limit=PAGE, after=after)
-        for rec in page.records:
-            try:
-                inc = parse_row(rec.key, rec.data)
-            except Malformed as e:
-                log.warning("public status row %s skipped: %s", rec.key[:40], e)
-                continue
-            if inc.is_open or (inc.resolved_at is not None and inc.resolved_at >= cutoff):
-                shown.append(inc)
-                if len(shown) >= limit:
-                    break
-        if page.continuation is None:
-            break
-        after = page.continuation
+    if limit <= 0:
+        return shown
+    for rec in public_rows.published(store):
+        try:
+            inc = parse_row(rec.key, rec.data)
+        except Malformed as e:
+            log.warning("public status row %s skipped: %s", rec.key[:40], e)
+            continue
+        if inc.is_open or (inc.resolved_at is not None and inc.resolved_at >= cutoff):
+            shown.append(inc)
+            if len(shown) >= limit:
+                break
     return shown
 
 
 def public_id(key: str) -> str:
-    """An opaque, stable id for a pub| row: feeds and anchors link entries without naming the incident."""
+    """An opaque, stable id for a public status row: feeds and anchors link entries without naming the incident."""
     return hashlib.sha256(key.encode()).hexdigest()[:12]
 
 
 def parse_row(key: str, data: Mapping[str, Any]) -> PublicIncident:
-    """A pub| row as a PublicIncident. Raises Malformed. An update that cannot be read is left out
+    """A public status row as a PublicIncident. Raises Malformed. An update that cannot be read is left out
     (the incident still shows); a row without a title, phase or start time is Malformed."""
     title, phase = _text(data, "title", required=True), _text(data, "phase", required=True).lower()
     if phase not in PHASES:

@@ -8,8 +8,8 @@
                                  overdue, and action items due or overdue by owner, once per working day
                                  at 09:00 in the calendar's time zone, whatever the number of timer instances
 
-The digest reads the review index (`rev|<inv>`, one row per review still open, written with the incident:
-see index_op), never the incidents. With Jira configured, every tick of the review timer first brings the
+The digest reads the review index (shared/storage/reviews.py: one row per review still open, written with
+the incident: see review_indexed), never the incidents. With Jira configured, every tick of the review timer first brings the
 action items up to date with their issues (action_items.follow), so an item done in Jira is done in the digest.
 """
 from __future__ import annotations
@@ -22,14 +22,16 @@ from typing import Any
 
 from shared.domain.breach import REMINDERS, BreachClock
 from shared.domain.communication import Rendered
+from shared.domain.events import Event, ReviewIndexed
 from shared.domain.errors import ConcurrencyConflict
 from shared.domain.incident import AUTOMATION, Incident
 from shared.domain.policy import Runbook
 from shared.domain.review import Review
 from shared.domain.timeutil import iso, parse_iso
-from shared.ports import Clock, Filter, Op, RecordStore, Tickets
+from shared.ports import Clock, RecordStore, Tickets
 from shared.services import communications, outbox
-from shared.services.repository import review_key
+from shared.storage import reviews
+from shared.storage.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
 GDPR = "gdpr:"
@@ -51,7 +53,7 @@ def schedule(inc: Incident) -> dict[str, datetime]:
             if name not in sent:
                 steps[GDPR + name] = clock.aware_at + after
                 break
-    if inc.classification.get("security") and clock.personal_data is None:
+    if inc.classification.security and clock.personal_data is None:
         asked = parse_iso(inc.breach.get("asked_at"))
         if inc.created_at + ASK_FOR > (asked or inc.created_at):
             steps[ASK] = inc.created_at if asked is None else \
@@ -59,7 +61,7 @@ def schedule(inc: Incident) -> dict[str, datetime]:
     return steps
 
 
-def run(inc: Incident, step: str, now: datetime, runbook: Runbook) -> list[Op] | None:
+def run(inc: Incident, step: str, now: datetime, runbook: Runbook) -> list[Event] | None:
     """Send one GDPR reminder (or the daily question). None when it no longer applies."""
     clock = BreachClock.from_dict(inc.breach or None)
     who = _people(runbook, now)
@@ -96,7 +98,7 @@ def _people(runbook: Runbook, now: datetime) -> list[str]:
     return [f"{runbook.roster.on_call(role, now, []).person} ({role.replace('_', ' ')})" for role in GDPR_ROLES]
 
 
-def _chat(inc: Incident, now: datetime, runbook: Runbook, subject: str, text: str) -> list[Op]:
+def _chat(inc: Incident, now: datetime, runbook: Runbook, subject: str, text: str) -> list[Event]:
     return [communications.chat_message(inc, now, Rendered(template="gdpr", subject=subject, text=text), runbook,
                                  "GDPR reminder", opener=True)]
 
@@ -115,7 +117,7 @@ def from_alert(inc: Incident, personal_data: Any, aware_at: datetime, now: datet
 
 # ---- the review index and the daily digest --------------------------------------------------------
 
-def index_op(inc: Incident) -> Op | None:
+def review_indexed(inc: Incident) -> ReviewIndexed | None:
     """The incident's row in the review index, when its review changed since it was last written."""
     if not inc.pir.get("required"):
         return None
@@ -127,7 +129,7 @@ def index_op(inc: Incident) -> Op | None:
     if inc.metrics.get("review") == digest:
         return None
     inc.metrics = {**inc.metrics, "review": digest}
-    return Op("upsert", review_key(inc.id), row)
+    return ReviewIndexed(inc.id, row)
 
 
 def daily(*, store: RecordStore, clock: Clock, runbook: Runbook, tickets: Tickets | None = None) -> str | None:
@@ -145,18 +147,16 @@ def daily(*, store: RecordStore, clock: Clock, runbook: Runbook, tickets: Ticket
     if local.hour < DIGEST_HOUR or not cal.is_working_day(local.date()):
         return None
     day = local.date().isoformat()
-    claim_key = f"meta|reminders|{day}"
-    if store.get(keys=[claim_key]):
+    if reviews.digest_sent(store, day):
         return None          # today's digest is out: the rest of the day's ticks read one row, nothing more
-    rows = [dict(r.data) for r in store.scan(start="rev|", end="rev}", limit=1000,
-                                             filters=[Filter("status", "ne", "closed")]).records]
-    text = digest_text(rows, now, runbook)
-    ops = [Op("insert", claim_key, {"at": iso(now), "lines": text.count("\n") + 1 if text else 0})]
+    text = digest_text([dict(r.fields) for r in reviews.open_reviews(store)], now, runbook)
+    uow = UnitOfWork(store)  # no retry: a lost race means another instance posted today's digest
+    reviews.claim_day(uow, day, now, text.count("\n") + 1 if text else 0)
     if text:
-        ops.append(outbox.notice(now, subject=f"Post-incident reviews and action items, {day}", text=text,
-                                 kind="review digest", dedup_key=day))
+        uow.add(outbox.notice(now, subject=f"Post-incident reviews and action items, {day}", text=text,
+                              kind="review digest", dedup_key=day))
     try:
-        store.commit(ops=ops)
+        uow.commit()
     except ConcurrencyConflict:
         return None          # another instance posted today's digest
     return text or None

@@ -10,7 +10,7 @@ from shared.domain.errors import InvalidInput, NotFound
 from shared.domain.incident import Incident
 from shared.domain.policy import Runbook
 from shared.ports import Clock, RecordStore
-from shared.services.repository import IncidentRepository
+from shared.storage.repository import IncidentRepository
 
 # What a responder may read through the route: the runbook's own texts (section 3 step 1, section 5).
 # The chat updates are the app's own messages, rendered when it sends them.

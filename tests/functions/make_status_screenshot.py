@@ -60,7 +60,7 @@ SAMPLE = {
 
 def write_sample(store: Any) -> None:
     from shared.ports import Op
-    from shared.services.repository import public_key
+    from shared.storage.repository import public_key
     store.commit(ops=[Op("upsert", public_key(inc), row) for inc, row in SAMPLE.items()])
 
 

@@ -11,7 +11,7 @@ import azure.functions as func
 
 from shared import bootstrap
 from shared.ports import Op
-from shared.services.repository import inverted, public_key
+from shared.storage.repository import inverted, public_key
 from tests.functions.make_status_screenshot import pub_row
 from tests.payloads import metric_alert
 

@@ -38,7 +38,7 @@ from shared.domain.classification import SEVERITIES
 from shared.domain.errors import InvalidInput, NotFound, StoreRejected, StoreUnavailable
 from shared.domain.incident import STATES
 from shared.ports import Filter, Op
-from shared.services.repository import incident_key, inverted
+from shared.storage.repository import incident_key, inverted
 from tests.fuzz.hostile import (
     BIG_STRINGS,
     EVENTS,

@@ -11,9 +11,10 @@ import pytest
 
 from shared.adapters.clock import FixedClock
 from shared.adapters.notify.jira import JiraTickets
-from shared.services import action_items, aftercare, metrics_store, reminders
+from shared.services import action_items, aftercare, reminders
+from shared.storage import metrics_store
 from shared.services.comms_delivery import Receivers
-from shared.services.repository import review_key
+from shared.storage.repository import review_key
 from tests.fakes.jira import TOKEN, USER, FakeJira
 from tests.harness import RUNBOOK, Harness
 from tests.payloads import CORE, metric_alert

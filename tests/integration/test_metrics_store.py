@@ -19,13 +19,13 @@ import pytest
 
 from shared import bootstrap
 from shared.config import Settings
-from shared.domain.classification import SEVERITIES
+from shared.domain.classification import SEVERITIES, Classification
 from shared.domain.errors import ConcurrencyConflict
 from shared.domain.incident import Incident
 from shared.domain.timeutil import iso
 from shared.ports import Op, Page
-from shared.services import metrics_store
-from shared.services.metrics_store import facts_of, ops, shard_of, summary
+from shared.storage import metrics_store
+from shared.storage.metrics_store import facts_of, ops, shard_of, summary
 from tests.functions.conftest import App
 from tests.payloads import CORE_SETTINGS
 
@@ -92,7 +92,7 @@ def history(n: int, seed: int, *, end: datetime = NOW, days: int = 730) -> list[
         final = rnd.choices(SEVERITIES, weights=(1, 3, 5, 4))[0]
         first = rnd.choice(SEVERITIES) if rnd.random() < 0.04 else final
         inc = Incident(id=f"INC-{day}-{per_day[day]:04d}", title="generated", severity=first, created_at=created,
-                       classification={})
+                       classification=Classification(first, None, None, ""))
         story = Story(inc, [(created, {})])
         if first != final:
             story.writes.append((created + timedelta(minutes=rnd.randint(1, 30)), {"severity": final}))
@@ -248,7 +248,8 @@ def test_summary_equals_the_brute_force_and_its_requests_do_not_grow_with_histor
 
 def _incident(iid: str, severity: str = "SEV-2", created: datetime = datetime(2026, 11, 2, 10, tzinfo=UTC)
               ) -> Incident:
-    return Incident(id=iid, title="t", severity=severity, created_at=created, classification={})
+    return Incident(id=iid, title="t", severity=severity, created_at=created,
+                    classification=Classification(severity, None, None, ""))
 
 
 def test_a_write_that_changes_no_counted_fact_reads_and_writes_nothing(store):
