@@ -32,7 +32,7 @@ test: setup typecheck
 # The pure core is type-checked strictly, the rest of the tree with mypy's default settings
 # (mypy.ini: the modules still waiting for their annotations).
 typecheck: setup
-	$(PY) -m mypy --strict --no-error-summary shared/domain shared/ports.py
+	$(PY) -m mypy --strict --no-error-summary shared/domain shared/ports
 	$(PY) -m mypy --no-error-summary shared functions devhost incidentctl
 
 # The suite again on two shifted wall clocks (tests/conftest.py --shift-clock): a month end that

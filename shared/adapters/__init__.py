@@ -1,1 +1,1 @@
-"""Adapters: one backend per file, each implementing a port of shared/ports.py."""
+"""Adapters: one backend per file, each implementing a port of shared/ports/."""

@@ -12,7 +12,7 @@ Retry-After when rate limited (https://api.slack.com/docs/rate-limits). An ok:fa
 status the outbox reads as permanent (400, 401, 403, 404) unless Slack says it is passing (429, 503).
 A message's ref is "<channel id>/<ts>".
 
-One attempt per call, no sleep, never raises for HTTP or network failures (ports.py, communications).
+One attempt per call, no sleep, never raises for HTTP or network failures (shared/ports/notify.py).
 The webhook URL and the token are secrets: kept out of every Delivery.detail and every log line, the
 HTTP library's debug lines included (hide_in_http_logs).
 """
