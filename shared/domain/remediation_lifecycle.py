@@ -8,12 +8,13 @@
     verifying -> succeeded | failed                                   (the verification rounds)
 
 Every other status is final. The statuses are strings on the stored entry and in the API, so the
-enum is str-valued: `RemediationStatus.APPROVED == "approved"`.
+enum is str-valued: `RemediationStatus.APPROVED == "approved"`. The entry itself, and `move` that
+changes its status, are shared/domain/remediation_entry.py's `Remediation`.
 """
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any, Mapping, MutableMapping
+from typing import Any, Mapping
 
 from shared.domain.errors import Conflict
 
@@ -57,7 +58,7 @@ class IllegalTransition(Conflict):
 
 
 def status_of(entry: Mapping[str, Any]) -> RemediationStatus:
-    """The entry's status. Raises Conflict for a status the life cycle does not know."""
+    """A stored entry's status. Raises Conflict for a status the life cycle does not know."""
     try:
         return RemediationStatus(entry["status"])
     except ValueError:
@@ -66,16 +67,6 @@ def status_of(entry: Mapping[str, Any]) -> RemediationStatus:
 
 def allowed(old: RemediationStatus, new: RemediationStatus) -> bool:
     return new in TRANSITIONS.get(old, frozenset())
-
-
-def move(entry: MutableMapping[str, Any], new: RemediationStatus, **changes: Any) -> None:
-    """Move the entry to `new` and set `changes` (its approval, execution, ...) with it. Raises
-    IllegalTransition when the life cycle forbids it; the entry is then left as it was."""
-    old = status_of(entry)
-    if not allowed(old, new):
-        raise IllegalTransition(str(entry.get("id")), old.value, new.value)
-    entry.update(changes)
-    entry["status"] = new.value
 
 
 def initial(mode: str) -> RemediationStatus:

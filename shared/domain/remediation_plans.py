@@ -48,6 +48,13 @@ class Plan:
                 "params": dict(self.params), "reason": self.reason, "refused": self.refused,
                 "manual_steps": list(self.manual_steps), "premise": dict(self.premise)}
 
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "Plan":
+        """Read `as_dict`'s shape back (`refused` follows from the action; a plan stored before premises
+        were recorded has none)."""
+        return cls(str(d["playbook"]), str(d["resource_id"]), d.get("action"), dict(d.get("params") or {}),
+                   str(d.get("reason") or ""), tuple(d.get("manual_steps") or ()), dict(d.get("premise") or {}))
+
 
 @dataclass(frozen=True)
 class PastAction:

@@ -19,16 +19,15 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
-from typing import Any, Mapping
 
 from shared.domain.errors import ConcurrencyConflict, DependencyFailed
 from shared.domain.incident import AUTOMATION, Incident
 from shared.domain.policy import Runbook
-from shared.domain.remediation_lifecycle import RemediationStatus, move, status_of
+from shared.domain.remediation_entry import Execution, Remediation, Verification
+from shared.domain.remediation_lifecycle import RemediationStatus
 from shared.domain.remediation_plans import Plan, check_budget, refuse
 from shared.domain.remediation_premise import premise_changed
 from shared.domain.resources import ArmResult
-from shared.domain.timeutil import iso, parse_iso, parse_stored
 from shared.domain.verification import decide
 from shared.domain.events import Event
 from shared.ports import CloudResources, RecordStore
@@ -43,20 +42,16 @@ from shared.storage.uow import UnitOfWork
 log = logging.getLogger(__name__)
 
 
-def _plan_of(entry: Mapping[str, Any]) -> Plan:
-    p = entry["plan"]
-    return Plan(p["playbook"], p["resource_id"], p["action"], p["params"], p["reason"], tuple(p["manual_steps"]),
-                p.get("premise") or {})
-
-
-def _in_settings(entry: Mapping[str, Any], p: Plan, remedy: Remedy) -> bool:
+def _in_settings(entry: Remediation, p: Plan, remedy: Remedy) -> bool:
     named = [v.lower() for k, v in p.params.items() if k.endswith("_id")]
-    return entry["resource_id"] in remedy.core.values() and all(n == entry["resource_id"] for n in named)
+    return entry.resource_id in remedy.core.values() and all(n == entry.resource_id for n in named)
 
 
-def recheck(entry: Mapping[str, Any], resources: CloudResources) -> str | None:
+def recheck(entry: Remediation, resources: CloudResources) -> str | None:
     """Read the resource again and check the plan's premise: None to act, else why to stand down."""
-    p, rid = _plan_of(entry), entry["resource_id"]
+    p, rid = entry.plan, entry.resource_id or ""
+    if p is None:
+        return None
     try:
         if p.action in ("set_traffic", "activate_revision_template"):
             app, revisions = resources.container_app(app_id=rid), resources.revisions(app_id=rid)
@@ -76,9 +71,8 @@ def _premise(repo: IncidentRepository, incident_id: str, rid: str, remedy: Remed
     """The re-read, outside the claim's retry loop: ARM is read once per attempt to execute."""
     inc, _ = repo.load(incident_id)
     entry = find(inc, rid)
-    if status_of(entry) is not RemediationStatus.APPROVED or not inc.is_open or not entry.get("plan") \
-            or entry["plan"]["refused"] \
-            or not _in_settings(entry, _plan_of(entry), remedy):
+    if entry.status is not RemediationStatus.APPROVED or not inc.is_open or entry.plan is None \
+            or entry.plan.refused or not _in_settings(entry, entry.plan, remedy):
         return None   # the claim decides (and refuses what is not named in settings, unread)
     resources = remedy.resources()
     return recheck(entry, resources) if resources is not None else None
@@ -90,38 +84,41 @@ def _claim(uow: UnitOfWork, incident_id: str, rid: str, runbook: Runbook, remedy
     `changed`: why the plan's premise no longer holds (the remediation stands down), or None."""
     inc = uow.load(incident_id)
     entry = find(inc, rid)
-    if status_of(entry) is not RemediationStatus.APPROVED or not inc.is_open:
+    if entry.status is not RemediationStatus.APPROVED or not inc.is_open:
         return None
-    rails = remediation_locks.read(uow, entry["resource_id"])
+    name, resource_id = entry.playbook or "", entry.resource_id or ""
+    rails = remediation_locks.read(uow, resource_id)
     ledger, lock = rails.ledger, rails.lock
-    p = _plan_of(entry)
-    if not _in_settings(entry, p, remedy):
-        p = refuse(entry["playbook"], entry["resource_id"], "the resource is not one named in settings")
+    planned = entry.plan
+    if planned is None:
+        p = refuse(name, resource_id, "the remediation has no plan")
+    elif not _in_settings(entry, planned, remedy):
+        p = refuse(name, resource_id, "the resource is not one named in settings")
     else:
-        p = check_budget(runbook.remediation, p, past_actions(ledger), now)
+        p = check_budget(runbook.remediation, planned, past_actions(ledger), now)
     if not p.refused and lock and lock.until > now:
         # before the premise: another action in flight changes the resource, and is the reason
-        p = refuse(entry["playbook"], entry["resource_id"],
-                   f"remediation {lock.remediation_id} is already in flight on this resource")
+        p = refuse(name, resource_id, f"remediation {lock.remediation_id} is already in flight on this resource")
     if not p.refused and changed:
-        move(entry, RemediationStatus.STOOD_DOWN, execution={"stood_down_at": iso(now), "reason": changed})
-        inc.record(now, "remediation", AUTOMATION, f"Remediation {rid} ({entry['playbook']}) stood down before "
+        entry.move(RemediationStatus.STOOD_DOWN, execution=Execution.stood_down(now, changed))
+        inc.record(now, "remediation", AUTOMATION, f"Remediation {rid} ({name}) stood down before "
                    f"acting: {changed}", remediation_id=rid)
-        uow.add(audit(now, inc, entry, "execution", AUTOMATION, "stood-down", reason=changed, plan=entry["plan"]))
+        uow.add(audit(now, inc, entry, "execution", AUTOMATION, "stood-down", reason=changed,
+                      plan=planned.as_dict() if planned else None))
         uow.save(inc)
         uow.commit()
         return None
     if p.refused:
-        move(entry, RemediationStatus.REFUSED)
+        entry.move(RemediationStatus.REFUSED)
         inc.record(now, "remediation", AUTOMATION, f"Remediation {rid} refused at execution: {p.reason}")
         uow.add(audit(now, inc, entry, "execution", AUTOMATION, "refused", reason=p.reason))
     else:
-        move(entry, RemediationStatus.EXECUTING, execution={"started_at": iso(now), "action": p.action})
-        inc.record(now, "remediation", AUTOMATION, f"Executing {rid} ({entry['playbook']}): {p.action} on "
-                   f"{entry['resource_id'].rsplit('/', 1)[-1]}", remediation_id=rid)
+        entry.move(RemediationStatus.EXECUTING, execution=Execution.started(now, p.action))
+        inc.record(now, "remediation", AUTOMATION, f"Executing {rid} ({name}): {p.action} on "
+                   f"{resource_id.rsplit('/', 1)[-1]}", remediation_id=rid)
         until = now + timedelta(seconds=ACTION_TIMEOUT_S) + runbook.remediation.verify_after
         uow.add(audit(now, inc, entry, "execution", AUTOMATION, "started", action=p.action, params=p.params))
-        remediation_locks.claim(uow, rails, remediation_id=rid, incident_id=inc.id, playbook=entry["playbook"],
+        remediation_locks.claim(uow, rails, remediation_id=rid, incident_id=inc.id, playbook=name,
                                 now=now, keep=max(runbook.remediation.cooldown, timedelta(hours=1)), until=until)
     uow.save(inc)
     uow.commit()
@@ -160,20 +157,20 @@ def _record(uow: UnitOfWork, incident_id: str, rid: str, result: ArmResult | str
             now: datetime) -> None:
     inc = uow.load(incident_id)
     entry = find(inc, rid)
-    if status_of(entry) is not RemediationStatus.EXECUTING:
+    if entry.status is not RemediationStatus.EXECUTING:
         # a sweep already failed it as an executor that died (it was escalated then): ARM's late answer
         # changes nothing, and the life cycle allows no way back to verifying
-        log.warning("outcome of %s arrived after it was %s", rid, entry["status"], extra={"incident_id": inc.id})
+        log.warning("outcome of %s arrived after it was %s", rid, entry.status.value, extra={"incident_id": inc.id})
         return
+    started = entry.execution or Execution()
     if isinstance(result, str):
-        entry["execution"] = {**entry["execution"], "finished_at": iso(now), "status": "Failed", "detail": result}
+        entry.execution = started.failed(now, result)
         uow.add(*_fail(inc, entry, now, f"ARM refused the action: {result}", uow))
     else:
-        move(entry, RemediationStatus.VERIFYING,
-             execution={**entry["execution"], "finished_at": iso(now), "status": result.status,
-                        "request_id": result.request_id, "detail": result.detail},
-             verification={"until": iso(now + runbook.remediation.verify_after),
-                           "next_at": iso(now + VERIFY_EVERY), "checks": 0})
+        entry.move(RemediationStatus.VERIFYING,
+                   execution=started.answered(now, result.status, result.request_id, result.detail),
+                   verification=Verification(until=now + runbook.remediation.verify_after,
+                                             next_at=now + VERIFY_EVERY))
         inc.record(now, "remediation", AUTOMATION, f"{rid}: ARM {result.operation} {result.status} (request id "
                    f"{result.request_id}); verifying for {int(runbook.remediation.verify_after.total_seconds() // 60)}"
                    " min", remediation_id=rid, request_id=result.request_id)
@@ -183,12 +180,12 @@ def _record(uow: UnitOfWork, incident_id: str, rid: str, result: ArmResult | str
     uow.commit()
 
 
-def _fail(inc: Incident, entry: dict[str, Any], now: datetime, why: str, uow: UnitOfWork) -> list[Event]:
-    move(entry, RemediationStatus.FAILED)
-    inc.record(now, "remediation", AUTOMATION, f"Remediation {entry['id']} ({entry['playbook']}) failed: {why}",
-               remediation_id=entry["id"])
-    escalation.advance_now(inc, now, f"remediation {entry['id']} failed")
-    remediation_locks.release(uow, entry["resource_id"], entry["id"])
+def _fail(inc: Incident, entry: Remediation, now: datetime, why: str, uow: UnitOfWork) -> list[Event]:
+    entry.move(RemediationStatus.FAILED)
+    inc.record(now, "remediation", AUTOMATION, f"Remediation {entry.id} ({entry.playbook}) failed: {why}",
+               remediation_id=entry.id)
+    escalation.advance_now(inc, now, f"remediation {entry.id} failed")
+    remediation_locks.release(uow, entry.resource_id or "", entry.id)
     return [audit(now, inc, entry, "verification", AUTOMATION, "failed", reason=why)]
 
 
@@ -196,33 +193,32 @@ def verify(inc: Incident, rid: str, now: datetime, remedy: Remedy, uow: UnitOfWo
     """One verification round of an executed remediation (a due step): verified, failed, or check again.
     The resource's lock is released or held in `uow`, the unit of work saving the incident."""
     entry = find(inc, rid)
-    status = status_of(entry)
-    if status is RemediationStatus.EXECUTING:  # the executor died between claim and result
+    if entry.status is RemediationStatus.EXECUTING:  # the executor died between claim and result
         return _fail(inc, entry, now, "the executor stopped before recording ARM's answer", uow)
-    if status is not RemediationStatus.VERIFYING:
+    if entry.status is not RemediationStatus.VERIFYING or entry.verification is None:
         return None
-    v = entry["verification"]
+    v = entry.verification
     round_ = checks(inc, entry, remedy.resources(), remedy.core, now)
-    v["checks"] += 1
-    recover_by = parse_stored(v["until"])
-    window = recover_by - (parse_iso(entry["execution"].get("finished_at")) or recover_by)
-    d = decide(round_, now=now, recover_by=recover_by, stable_since=parse_iso(v.get("stable_since")),
-               window=window, rounds=v["checks"])
+    v.checks += 1
+    recover_by = v.until
+    window = recover_by - ((entry.execution.finished_at if entry.execution else None) or recover_by)
+    d = decide(round_, now=now, recover_by=recover_by, stable_since=v.stable_since, window=window, rounds=v.checks)
     seen = "; ".join(c.line() for c in round_)
     lines = "\n".join(f"  {c.line()}" for c in round_)
     after = f"\nKeep checking: {d.reason}" if d.verdict == "keep-checking" else ""
-    inc.record(now, "remediation", AUTOMATION, f"Verification of {rid} ({entry['playbook']}), check {v['checks']}:\n"
+    inc.record(now, "remediation", AUTOMATION, f"Verification of {rid} ({entry.playbook}), check {v.checks}:\n"
                f"{lines}{after}", remediation_id=rid)
     if d.verdict == "failed":
         return _fail(inc, entry, now, d.reason, uow)
-    v["stable_since"] = iso(d.stable_since) if d.stable_since else None
+    v.stable_since = d.stable_since
+    resource_id = entry.resource_id or ""
     if d.verdict == "verified":
-        move(entry, RemediationStatus.SUCCEEDED)
-        inc.record(now, "remediation", AUTOMATION, f"Remediation {rid} ({entry['playbook']}) verified: {d.reason}",
+        entry.move(RemediationStatus.SUCCEEDED)
+        inc.record(now, "remediation", AUTOMATION, f"Remediation {rid} ({entry.playbook}) verified: {d.reason}",
                    remediation_id=rid)
-        remediation_locks.release(uow, entry["resource_id"], entry["id"])
+        remediation_locks.release(uow, resource_id, entry.id)
         return [audit(now, inc, entry, "verification", AUTOMATION, "succeeded", seen=seen, reason=d.reason)]
-    v["next_at"] = iso(now + VERIFY_EVERY)
-    if v["checks"] == 1:   # keep the lock (one action in flight) until verification can end at the latest
-        remediation_locks.hold(uow, entry["resource_id"], entry["id"], recover_by + window)
+    v.next_at = now + VERIFY_EVERY
+    if v.checks == 1:   # keep the lock (one action in flight) until verification can end at the latest
+        remediation_locks.hold(uow, resource_id, entry.id, recover_by + window)
     return []

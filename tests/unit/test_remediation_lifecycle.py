@@ -9,8 +9,9 @@ import pytest
 from shared.domain.classification import declared
 from shared.domain.errors import Conflict
 from shared.domain.incident import Incident
+from shared.domain.remediation_entry import Approval, Remediation
 from shared.domain.remediation_lifecycle import (FINAL, TRANSITIONS, WITHDRAWABLE, IllegalTransition,
-                                                 RemediationStatus as S, allowed, initial, move, planned, status_of)
+                                                 RemediationStatus as S, allowed, initial, planned, status_of)
 from shared.services import remediation
 
 T0 = datetime(2026, 11, 30, 3, 0, tzinfo=timezone.utc)
@@ -32,21 +33,23 @@ def test_the_table_is_exactly_the_documented_life_cycle():
 
 def test_statuses_are_the_strings_stored_and_shown():
     assert S.AWAITING_APPROVAL == "awaiting-approval" and json.dumps(S.DRY_RUN) == '"dry-run"'
-    entry = {"id": "REM-1", "status": "pending"}
-    move(entry, S.APPROVED, approval={"by": "automation"})
-    assert entry == {"id": "REM-1", "status": "approved", "approval": {"by": "automation"}}
-    assert type(entry["status"]) is str
+    entry = Remediation.from_doc({"id": "REM-1", "playbook": None, "status": "pending"})
+    entry.move(S.APPROVED, approval=Approval(by="automation"))
+    doc = entry.to_doc()
+    assert (doc["status"], entry.status, entry.approval) == ("approved", S.APPROVED, Approval(by="automation"))
+    assert type(doc["status"]) is str
 
 
 @pytest.mark.parametrize("old, new", [("refused", "approved"), ("succeeded", "failed"), ("pending", "executing"),
                                       ("verifying", "approved"), ("off", "pending"), ("failed", "verifying")])
 def test_a_forbidden_move_is_a_conflict_and_leaves_the_entry_as_it_was(old, new):
-    entry = {"id": "REM-2", "status": old}
+    entry = Remediation.from_doc({"id": "REM-2", "playbook": "rollback", "status": old, "reason": "r"})
+    before = entry.to_doc()
     with pytest.raises(IllegalTransition) as e:
-        move(entry, S(new), reason="x")
+        entry.move(S(new), reason="x")
     assert isinstance(e.value, Conflict)
     assert str(e.value) == f"remediation REM-2 cannot go from {old} to {new}"
-    assert entry == {"id": "REM-2", "status": old}
+    assert entry.to_doc() == before and entry.status is S(old)
 
 
 def test_an_unknown_stored_status_is_a_conflict():
@@ -70,15 +73,15 @@ def test_a_new_remediation_starts_off_or_pending():
 def _incident_with(status: str, **entry) -> Incident:
     inc = Incident.declare("INC-20261130-0001", title="t", c=declared(actor="a", severity="SEV-2", impact=None,
                                                                       scope=None), actor="a", now=T0)
-    inc.remediations.append({"id": "REM-9", "playbook": "rollback", "resource_id": "x", "mode": "approval",
-                             "status": status, **entry})
+    inc.remediations.append(Remediation.from_doc({"id": "REM-9", "playbook": "rollback", "resource_id": "x",
+                                                  "mode": "approval", "status": status, **entry}))
     return inc
 
 
 def test_approving_a_waiting_remediation_goes_through_the_life_cycle():
     inc = _incident_with("awaiting-approval", approval={"expires_at": "2026-11-30T04:00:00.000000Z"})
     remediation.decide(inc, "REM-9", {"decision": "reject", "reason": "no"}, "carol", T0 + timedelta(minutes=5))
-    assert inc.remediations[0]["status"] == "rejected" and inc.remediations[0]["approval"]["by"] == "carol"
+    assert inc.remediations[0].status is S.REJECTED and inc.remediations[0].approval.by == "carol"
     with pytest.raises(Conflict, match="is rejected, not awaiting approval"):
         remediation.decide(inc, "REM-9", {}, "carol", T0 + timedelta(minutes=6))
 
@@ -87,5 +90,5 @@ def test_an_expiry_moves_only_a_remediation_still_waiting():
     inc = _incident_with("awaiting-approval", approval={"expires_at": "2026-11-30T03:10:00.000000Z"})
     assert remediation.expire(inc, "REM-9", T0 + timedelta(minutes=5)) is None
     assert remediation.expire(inc, "REM-9", T0 + timedelta(minutes=10)) is not None
-    assert inc.remediations[0]["status"] == "expired"
+    assert inc.remediations[0].status is S.EXPIRED
     assert remediation.expire(inc, "REM-9", T0 + timedelta(minutes=20)) is None
