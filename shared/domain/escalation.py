@@ -11,44 +11,18 @@ from datetime import datetime, timedelta
 from typing import Any, Callable, Iterable, Mapping, Sequence, Union
 
 from shared.domain.errors import PolicyError
+from shared.domain.escalation_state import CONDITIONS, EscalationState
+from shared.domain.escalation_state import Step as Step   # the ladder's step: re-exported (policy.py)
 from shared.domain.incident import AUTOMATION, Incident
 from shared.domain.roster import Override, Roster
 from shared.domain.timeutil import iso, parse_iso, parse_stored
 
 ROLES = ("primary", "secondary", "engineering_lead", "vp_engineering", "security_lead",
          "customer_success_lead", "cto")
-CONDITIONS = {"acknowledged": "not acknowledged", "resolved": "not resolved"}
 CHANNELS = ("page", "status_page", "customer_comms", "ticket", "chat")
 SECURITY = "security"
 STEP = "esc:"   # the due-index names of an incident's steps and SLA checks: esc:<step>, sla:<clock>
 SLA = "sla:"
-
-
-@dataclass(frozen=True)
-class Step:
-    name: str
-    at: timedelta                  # offset from the incident's start
-    roles: tuple[str, ...]         # who is paged (PagerDuty) at this step
-    unless: str | None = None      # "acknowledged": stops on acknowledgment; "resolved": on resolution
-    also: tuple[str, ...] = ()     # other work: status_page, customer_comms, ticket, chat
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "at_minutes": self.at.total_seconds() / 60, "roles": list(self.roles),
-                "unless": self.unless, "also": list(self.also)}
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> "Step":
-        return cls(d["name"], timedelta(minutes=d["at_minutes"]), tuple(d["roles"]), d.get("unless"),
-                   tuple(d.get("also", ())))
-
-    def stopped(self, state: str) -> bool:
-        """Resolution stops every step; acknowledgment stops the "if not acknowledged" ones."""
-        return state == "resolved" or (self.unless == "acknowledged" and state == "acknowledged")
-
-    def describe(self) -> str:
-        who = " and ".join(r.replace("_", " ") for r in self.roles) or "no one"
-        cond = f" ({CONDITIONS[self.unless]})" if self.unless else ""
-        return f"{self.name} at {int(self.at.total_seconds() // 60)} min: {who}{cond}"
 
 
 def _parse_step(raw: Any, where: str) -> Step:
@@ -101,21 +75,19 @@ def ladder_for(ladders: Mapping[str, tuple[Step, ...]], severity: str, security:
     return steps
 
 
-def pending(escalation: Mapping[str, Any], state: str) -> list[Step]:
+def pending(escalation: EscalationState, state: str) -> list[Step]:
     """Steps of the incident's snapshot not done, not stopped by its state, in due order."""
-    done = escalation.get("done", {})
-    steps = [Step.from_dict(d) for d in escalation.get("steps", [])]
-    return sorted((s for s in steps if s.name not in done and not s.stopped(state)), key=lambda s: s.at)
+    return escalation.pending(state)
 
 
 def due_at(step: Step, opened_at: datetime, hold_until: datetime | None = None,
-           advanced: Mapping[str, str] | None = None) -> datetime:
+           advanced: Mapping[str, datetime] | None = None) -> datetime:
     """When a step falls due: its offset from the start. While a silence holds the incident, the
     ladder starts over when the silence ends (the primary first, not everyone at once)."""
     start = max(opened_at, hold_until) if hold_until else opened_at
     due = start + step.at
     if advanced and step.name in advanced:
-        due = min(due, datetime.fromisoformat(advanced[step.name].replace("Z", "+00:00")))
+        due = min(due, advanced[step.name])
     return due
 
 
@@ -126,8 +98,8 @@ def pause_until(inc: Incident) -> datetime | None:
     (a raise by any path lifts it) nor a security incident, and it is over once any step has fired."""
     from shared.domain.policy import PAUSABLE   # policy.py reads ladders from here: imported when used
     esc = inc.escalation
-    until = parse_iso(esc.get("pause_until")) if esc else None
-    if until is None or inc.severity not in PAUSABLE or inc.classification.security or esc.get("done"):
+    until = esc.pause_until
+    if until is None or inc.severity not in PAUSABLE or inc.classification.security or esc.done:
         return None
     return until
 
@@ -140,15 +112,15 @@ def hold_until(inc: Incident) -> datetime | None:
 
 def step_due_at(inc: Incident, step: Step) -> datetime:
     """When one of the incident's steps falls due, holds and steps brought forward included."""
-    return due_at(step, inc.created_at, hold_until(inc), inc.escalation.get("advanced"))
+    return due_at(step, inc.created_at, hold_until(inc), inc.escalation.advanced)
 
 
 def schedule(inc: Incident) -> dict[str, datetime]:
     """The incident's pending escalation steps and SLA checks, by due time."""
     due: dict[str, datetime] = {}
-    if not inc.escalation:
+    if inc.escalation.empty:
         return due
-    for step in pending(inc.escalation, inc.state):
+    for step in inc.escalation.pending(inc.state):
         due[STEP + step.name] = step_due_at(inc, step)
     if inc.sla.get("response_due") and not inc.sla.get("response_breached") and inc.state == "triggered":
         due[SLA + "response"] = parse_stored(inc.sla["response_due"]) + timedelta(seconds=1)
@@ -199,7 +171,7 @@ def decide_step(inc: Incident, name: str, now: datetime, *, roster: Roster | Non
     role without a PagerDuty routing key cannot be paged). None when the step is not pending or not due
     (a silence or the noise-control pause holds it). `overrides` is read only when someone is looked up.
     Changes nothing: `record` applies the answer to the incident."""
-    step = next((s for s in pending(inc.escalation, inc.state) if s.name == name), None)
+    step = next((s for s in inc.escalation.pending(inc.state) if s.name == name), None)
     if step is None or step_due_at(inc, step) > now:
         return None
     found: list[Override] | None = None
@@ -220,10 +192,75 @@ def record(inc: Incident, firing: Sequence[Firing]) -> None:
     paged per role (acknowledging or resolving stops their pages)."""
     for f in firing:
         if isinstance(f, StepFired):
-            inc.escalation.setdefault("done", {})[f.step.name] = iso(f.at)
+            inc.escalation = inc.escalation.fired(f.step.name, f.at)
             continue
         if isinstance(f, PageRequested):
             inc.record(f.at, "page", AUTOMATION, f.text(), role=f.role, person=f.person)
         else:
             inc.record(f.at, "page", AUTOMATION, f.text(), role=f.role, person=f.person, sent=False)
-        inc.escalation.setdefault("paged", {})[f.role] = {"person": f.person, "at": iso(f.at)}
+        inc.escalation = inc.escalation.paging(f.role, f.person, f.at)
+
+
+# ---- changes to a running ladder ------------------------------------------------------------------
+
+def plan(inc: Incident, steps: Sequence[Step], now: datetime, pause: timedelta | None) -> None:
+    """Copy the ladder `steps` onto the incident (its escalation state starts over). `pause` is the runbook's
+    noise-control pause for its severity: it holds the ladder of an alert's incident that is not a security
+    one, from the incident's start."""
+    inc.escalation = EscalationState.planned(inc.severity, tuple(steps))
+    inc.record(now, "escalation", AUTOMATION, f"{inc.severity} ladder: " + "; ".join(s.describe() for s in steps)
+               if steps else f"{inc.severity}: no escalation steps")
+    if pause and steps and inc.source == "alert" and not inc.classification.security:
+        # noise control: a low-severity alert that resolves on its own never reaches a ticket or chat
+        until = inc.created_at + pause
+        inc.escalation = inc.escalation.paused(until)
+        work = sorted({w for s in steps for w in (*s.also, *s.roles)})
+        inc.record(now, "escalation", AUTOMATION, f"Noise-control pause: {', '.join(work)} held until {iso(until)} "
+                   f"({int(pause.total_seconds() // 60)} minutes). Another alert or a severity raise ends it at once; "
+                   "if every alert resolves first, the incident resolves as transient", pause_until=iso(until))
+
+
+def replan(inc: Incident, steps: Sequence[Step], now: datetime) -> None:
+    """After a severity change: the new ladder `steps`, keeping what was done (steps never repeat)."""
+    inc.escalation = inc.escalation.replanned(inc.severity, tuple(steps))
+    overdue = [s.name for s in inc.escalation.pending(inc.state) if inc.created_at + s.at <= now]
+    inc.record(now, "escalation", AUTOMATION, f"Re-planned on the {inc.severity} ladder" +
+               (f"; due at once: {', '.join(overdue)}" if overdue else ""))
+
+
+def advance_now(inc: Incident, now: datetime, reason: str) -> None:
+    """Bring the next pending step forward to now (a failed remediation escalates at once)."""
+    nxt = inc.escalation.pending(inc.state)
+    if nxt:
+        inc.escalation = inc.escalation.brought_forward(nxt[0].name, now)
+        inc.record(now, "escalation", AUTOMATION, f"Escalating at once to {nxt[0].name}: {reason}")
+
+
+def end_pause(inc: Incident, now: datetime, why: str) -> bool:
+    """End a running pause now (firing the due steps then runs what it held). Returns False when none was
+    running."""
+    until = inc.escalation.pause_until
+    if until is None or until <= now or inc.escalation.done:
+        return False
+    inc.escalation = inc.escalation.paused(now)
+    silenced = parse_iso(inc.silence["until"]) if inc.silence else None
+    rest = f"the silence still holds the ladder until {iso(silenced)}" if silenced and silenced > now \
+        else "the ladder starts now"
+    inc.record(now, "escalation", AUTOMATION, f"Noise-control pause ended early: {why}; {rest}")
+    return True
+
+
+def hold_chat(inc: Incident, step: Step, now: datetime) -> None:
+    """The step's chat (runbook step 1's initial assessment) waits for the diagnostics (step 2) and goes
+    out with them."""
+    inc.escalation = inc.escalation.chat_held(step.name)
+    inc.record(now, "communication", AUTOMATION, f"chat due ({step.name} step): the initial assessment "
+               "waits for the diagnostics (runbook step 2) and is queued with them")
+
+
+def release_chat(inc: Incident) -> str | None:
+    """The step whose chat waited for the diagnostics, if one did; it waits no longer."""
+    step = inc.escalation.chat_after_diagnostics
+    if step is not None:
+        inc.escalation = inc.escalation.chat_held(None)
+    return step

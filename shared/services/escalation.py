@@ -14,8 +14,8 @@ from datetime import datetime
 from typing import Callable
 
 from shared.domain import escalation as ladder
-from shared.domain.escalation import (SLA, STEP, PageRequested, Step, hold_until, ladder_for,  # noqa: F401
-                                      pause_until, pending, schedule, step_due_at)
+from shared.domain.escalation import (SLA, STEP, PageRequested, Step, advance_now, end_pause,  # noqa: F401
+                                      hold_until, ladder_for, pause_until, pending, schedule, step_due_at)
 from shared.domain.incident import AUTOMATION, Incident
 from shared.domain.policy import Runbook
 from shared.domain.roster import Override
@@ -42,19 +42,7 @@ class Paging:
 def plan(inc: Incident, runbook: Runbook, now: datetime) -> None:
     """Copy the ladder for the incident's severity onto it and start its SLA clocks."""
     steps = ladder_for(runbook.ladders, inc.severity, inc.classification.security)
-    inc.escalation = {"severity": inc.severity, "steps": [s.as_dict() for s in steps], "done": {},
-                      "advanced": {}}
-    inc.record(now, "escalation", AUTOMATION, f"{inc.severity} ladder: " + "; ".join(s.describe() for s in steps)
-               if steps else f"{inc.severity}: no escalation steps")
-    pause = runbook.pause.get(inc.severity)
-    if pause and steps and inc.source == "alert" and not inc.classification.security:
-        # noise control: a low-severity alert that resolves on its own never reaches a ticket or chat
-        until = inc.created_at + pause
-        inc.escalation["pause_until"] = iso(until)
-        work = sorted({w for s in steps for w in (*s.also, *s.roles)})
-        inc.record(now, "escalation", AUTOMATION, f"Noise-control pause: {', '.join(work)} held until {iso(until)} "
-                   f"({int(pause.total_seconds() // 60)} minutes). Another alert or a severity raise ends it at once; "
-                   "if every alert resolves first, the incident resolves as transient", pause_until=iso(until))
+    ladder.plan(inc, steps, now, runbook.pause.get(inc.severity))
     start_sla(inc, runbook)
 
 
@@ -67,35 +55,8 @@ def start_sla(inc: Incident, runbook: Runbook) -> None:
 
 def replan(inc: Incident, runbook: Runbook, now: datetime) -> None:
     """After a severity change: the new ladder, keeping what was done (steps never repeat)."""
-    esc = inc.escalation
-    steps = ladder_for(runbook.ladders, inc.severity, inc.classification.security)
-    esc["steps"] = [s.as_dict() for s in steps]
-    esc["severity"] = inc.severity
-    overdue = [s.name for s in pending(esc, inc.state) if inc.created_at + s.at <= now]
-    inc.record(now, "escalation", AUTOMATION, f"Re-planned on the {inc.severity} ladder" +
-               (f"; due at once: {', '.join(overdue)}" if overdue else ""))
+    ladder.replan(inc, ladder_for(runbook.ladders, inc.severity, inc.classification.security), now)
     start_sla(inc, runbook)
-
-
-def advance_now(inc: Incident, now: datetime, reason: str) -> None:
-    """Bring the next pending step forward to now (a failed remediation escalates at once)."""
-    nxt = pending(inc.escalation, inc.state)
-    if nxt:
-        inc.escalation.setdefault("advanced", {})[nxt[0].name] = iso(now)
-        inc.record(now, "escalation", AUTOMATION, f"Escalating at once to {nxt[0].name}: {reason}")
-
-
-def end_pause(inc: Incident, now: datetime, why: str) -> bool:
-    """End a running pause now (fire_due then runs what it held). Returns False when none was running."""
-    until = parse_iso(inc.escalation.get("pause_until")) if inc.escalation else None
-    if until is None or until <= now or inc.escalation.get("done"):
-        return False
-    inc.escalation["pause_until"] = iso(now)
-    silenced = parse_iso(inc.silence["until"]) if inc.silence else None
-    rest = f"the silence still holds the ladder until {iso(silenced)}" if silenced and silenced > now \
-        else "the ladder starts now"
-    inc.record(now, "escalation", AUTOMATION, f"Noise-control pause ended early: {why}; {rest}")
-    return True
 
 
 def fire(inc: Incident, name: str, now: datetime, runbook: Runbook, paging: Paging) -> list[Event] | None:
@@ -110,10 +71,7 @@ def fire(inc: Incident, name: str, now: datetime, runbook: Runbook, paging: Pagi
                         for f in firing if isinstance(f, PageRequested)]
     for channel in step.also:
         if channel == "chat" and diagnostics.due(inc) is not None:
-            # runbook step 1's initial assessment goes out with step 2's diagnostics, once they are in
-            inc.escalation["chat_after_diagnostics"] = step.name
-            inc.record(now, "communication", AUTOMATION, f"chat due ({step.name} step): the initial assessment "
-                       "waits for the diagnostics (runbook step 2) and is queued with them")
+            ladder.hold_chat(inc, step, now)   # runbook step 1's assessment goes out with step 2's diagnostics
             continue
         ops += communications.for_step(inc, channel, now, runbook)
     return ops
@@ -124,7 +82,7 @@ def fire_due(inc: Incident, now: datetime, runbook: Runbook, paging: Paging) -> 
     """Fire at once every pending step already due (the 0-minute step when an incident opens; the
     overdue steps of a new ladder after a severity change)."""
     ops: list[Event] = []
-    for step in pending(inc.escalation, inc.state):  # fire() decides each: one that fires ends the pause
+    for step in inc.escalation.pending(inc.state):  # fire() decides each: one that fires ends the pause
         ops += fire(inc, step.name, now, runbook, paging) or []
     return ops
 
@@ -153,8 +111,8 @@ def stop_pages(inc: Incident, action: str, now: datetime, paging: Paging) -> lis
     """PagerDuty acknowledge/resolve for every role paged on this incident, and the same state on its
     Azure Monitor alerts (Acknowledged, Closed), so the portal and the app tell one story. Both go
     through the outbox: a receiver that is down never blocks the acknowledgment."""
-    ops = [outbox.message(now, inc, channel="pagerduty", action=action, role=role, person=who.get("person", ""))
-           for role, who in inc.escalation.get("paged", {}).items() if role in paging.routable_roles]
+    ops = [outbox.message(now, inc, channel="pagerduty", action=action, role=role, person=who.person)
+           for role, who in inc.escalation.paged.items() if role in paging.routable_roles]
     ids = [aid for aid in inc.alerts if AZURE_ALERT_ID.fullmatch(aid)]
     if ids and action in AZURE_STATE:
         ops.append(outbox.message(now, inc, channel=outbox.AZURE_ALERT, action=AZURE_STATE[action],
@@ -165,13 +123,14 @@ def stop_pages(inc: Incident, action: str, now: datetime, paging: Paging) -> lis
 def view(inc: Incident) -> dict:
     """Steps done and the next due step, for the API."""
     esc = inc.escalation
-    if not esc:
+    if esc.empty:
         return {}
-    nxt = pending(esc, inc.state)
+    nxt = esc.pending(inc.state)
     step: Step | None = nxt[0] if nxt else None
-    done = sorted(esc.get("done", {}).items(), key=lambda kv: (kv[1], kv[0]))
-    return {"severity": esc.get("severity"), "done": [{"step": k, "at": v} for k, v in done],
+    done = sorted(((k, iso(v)) for k, v in esc.done.items()), key=lambda kv: (kv[1], kv[0]))
+    return {"severity": esc.severity, "done": [{"step": k, "at": v} for k, v in done],
             "next": None if step is None else {
                 "step": step.name, "roles": list(step.roles),
                 "due_at": iso(step_due_at(inc, step))},
-            "paged": esc.get("paged", {}), "steps": esc.get("steps", [])}
+            "paged": {role: p.to_doc() for role, p in esc.paged.items()},
+            "steps": [s.as_dict() for s in esc.steps]}

@@ -100,4 +100,4 @@ def test_two_sweepers_racing_over_1000_due_steps_apply_each_exactly_once(table_s
     drafts = Counter(r.data["incident_id"] for r in outbox if r.data.get("kind") == "customer email draft")
     assert set(drafts) == set(ids) and set(drafts.values()) == {1}                  # no tenant: one draft each
     for inc, _ in repo.open_incidents():
-        assert set(inc.escalation["done"]) == {"primary", "secondary", "engineering_lead", "executives", "cto"}
+        assert set(inc.escalation.done) == {"primary", "secondary", "engineering_lead", "executives", "cto"}

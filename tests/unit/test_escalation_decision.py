@@ -9,6 +9,7 @@ import pytest
 from shared.domain import escalation as ladder
 from shared.domain.classification import declared
 from shared.domain.escalation import PageNotSent, PageRequested, StepFired
+from shared.domain.escalation_state import Paged
 from shared.domain.incident import Incident
 from shared.domain.roster import Override
 from shared.domain.timeutil import iso
@@ -40,7 +41,7 @@ def test_a_due_step_pages_the_person_on_call_when_the_role_has_a_routing_key():
     assert isinstance(fired, StepFired) and fired.step.name == "primary" and fired.at == T0
     person = RUNBOOK.roster.on_call("primary", T0).person
     assert page == PageRequested("primary", person, T0, fired.step)
-    assert inc.new_events == [] and "primary" not in inc.escalation["done"]   # deciding changes nothing
+    assert inc.new_events == [] and "primary" not in inc.escalation.done   # deciding changes nothing
 
 
 def test_a_role_without_a_routing_key_is_not_paged_and_says_why():
@@ -63,7 +64,7 @@ def test_a_step_not_yet_due_or_already_done_does_not_fire():
     args = dict(roster=RUNBOOK.roster, overrides=never, routable_roles=frozenset(ladder.ROLES))
     assert ladder.decide_step(inc, "secondary", T0 + timedelta(minutes=9), **args) is None
     assert ladder.decide_step(inc, "no-such-step", T0 + timedelta(hours=9), **args) is None
-    inc.escalation["done"]["secondary"] = iso(T0)
+    inc.escalation = inc.escalation.fired("secondary", T0)
     assert ladder.decide_step(inc, "secondary", T0 + timedelta(minutes=11), **args) is None
 
 
@@ -93,9 +94,8 @@ def test_recording_a_firing_marks_the_step_done_and_writes_each_page_to_the_time
     step = fired.step
     firing = (fired, PageRequested("primary", "alice", T0, step), PageNotSent("cto", "dan", T0, "no key"))
     ladder.record(inc, firing)
-    assert inc.escalation["done"]["primary"] == iso(T0)
-    assert inc.escalation["paged"] == {"primary": {"person": "alice", "at": iso(T0)},
-                                       "cto": {"person": "dan", "at": iso(T0)}}
+    assert inc.escalation.done == {"primary": T0}
+    assert inc.escalation.paged == {"primary": Paged("alice", T0), "cto": Paged("dan", T0)}
     assert [(e.kind, e.text, e.data) for e in inc.new_events] == [
         ("page", f"Paging primary (alice) via PagerDuty: {step.describe()}", {"role": "primary", "person": "alice"}),
         ("page", "Page to cto (dan) not sent: no key", {"role": "cto", "person": "dan", "sent": False})]
