@@ -14,11 +14,14 @@ on that resource as an expected effect, found through the resource's index row (
 Noise control ([intake] pause_minutes): a SEV-3/SEV-4 opened by an alert holds its ladder (ticket, chat) for
 the pause. Every alert resolving within it resolves the incident at once as transient, nothing sent; another
 alert joining (or a severity raise) ends the pause and the held work goes out in that same batch.
+
+A storm joining one incident: the joins this worker makes to it at the same time are combined into one
+change (shared/services/joining.py).
 """
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any, Sequence
 
@@ -28,7 +31,8 @@ from shared.domain.errors import ConcurrencyConflict, NotFound
 from shared.domain.events import Event
 from shared.domain.incident import AUTOMATION, Incident
 from shared.domain.policy import Runbook
-from shared.domain.timeutil import parse_iso
+from shared.domain.remediation_entry import Remediation
+from shared.domain.remediation_lifecycle import RemediationStatus
 from shared.ports import Clock, RecordStore
 from shared.services import escalation, oncall, remediation, reminders, silences
 from shared.services.escalation import Paging
@@ -37,33 +41,12 @@ from shared.services.schedule import derive
 from shared.storage import alert_index
 from shared.storage.alert_index import FiredRead
 from shared.storage.uow import UnitOfWork
+from shared.services.joining import IntakeJob, IntakeResult, Joining, join_queued, joined  # noqa: F401  (IntakeResult: the answer)
 
 log = logging.getLogger(__name__)
 # Azure's clock (firedDateTime) against ours (a remediation's started_at): an effect a little "before"
 # its cause is the two clocks disagreeing, not another cause.
 CLOCK_SKEW = timedelta(minutes=2)
-
-
-@dataclass(frozen=True)
-class IntakeResult:
-    incident_id: str | None
-    outcome: str          # created, correlated, duplicate, resolved, ignored
-    severity: str | None
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"incident_id": self.incident_id, "outcome": self.outcome, "severity": self.severity}
-
-
-@dataclass(frozen=True)
-class _Intake:
-    """What every attempt of one fired alert works with."""
-    store: RecordStore
-    clock: Clock
-    runbook: Runbook
-    core: dict[str, str]
-    remedy: Remedy
-    paging: Paging
-    reserved: list[str]   # the id a lost race reserved is used by the retry: no gap in the day's ids
 
 
 def ingest_alert(payload: Any, *, store: RecordStore, clock: Clock, runbook: Runbook,
@@ -74,11 +57,11 @@ def ingest_alert(payload: Any, *, store: RecordStore, clock: Clock, runbook: Run
     if alert.is_resolved:
         return UnitOfWork.run(store, lambda uow: _resolved(alert, uow, store, clock, runbook), "resolved alert",
                               derive=derive(runbook))
-    job = _Intake(store, clock, runbook, core, remedy or Remedy(core=core), paging or Paging(), [])
+    job = IntakeJob(store, clock, runbook, core, remedy or Remedy(core=core), paging or Paging(), [])
     return UnitOfWork.run(store, lambda uow: _fired(alert, uow, job), "fired alert", derive=derive(runbook))
 
 
-def _fired(alert: Alert, uow: UnitOfWork, job: _Intake) -> IntakeResult:
+def _fired(alert: Alert, uow: UnitOfWork, job: IntakeJob) -> IntakeResult:
     now, runbook, core = job.clock.now(), job.runbook, job.core
     core_ids = frozenset(core.values())
     c = classify(alert, runbook.rules, core)
@@ -91,44 +74,16 @@ def _fired(alert: Alert, uow: UnitOfWork, job: _Intake) -> IntakeResult:
     if _maybe_own_action(alert):
         expected = _expected(alert, read, uow, runbook, now, core_ids)
         if expected is not None:
-            return _joined(expected, read, uow, job)
+            return joined(expected, read, uow, job)
+    joining = Joining(alert, c, "", now, core_ids, read, job, paging)
     for incident_id, why in _candidates(read, now, runbook, alert).items():
-        try:
-            inc = uow.load(incident_id)
-        except NotFound:  # a dangling index row is not an error: open a new incident
-            continue
-        if not inc.is_open:
-            continue
-        uow.add(*_join(inc, alert, c, why, now, core_ids, job.runbook, job.remedy, paging))
-        return _joined(inc, read, uow, job)
+        result = join_queued(incident_id, replace(joining, why=why), uow)
+        if result is not None:
+            return result
     return _create(alert, c, read, uow, replace(job, paging=paging), now)
 
 
-def _join(inc: Incident, alert: Alert, c: Classification, why: str, now: datetime, core_ids: frozenset[str],
-          runbook: Runbook, remedy: Remedy, paging: Paging) -> Sequence[Event]:
-    """The alert joins the open incident `inc`; returns the messages of the change."""
-    rose = inc.join(alert, c, now, core_ids, why)
-    if rose:
-        escalation.replan(inc, runbook, now)
-    # a second firing is no longer noise: what the pause held goes out in this same change
-    ended = escalation.end_pause(inc, now, f"an alert joined and raised it to {inc.severity}" if rose
-                                 else f"another alert joined ('{alert.alert_rule or alert.alert_id}')")
-    outbox = escalation.fire_due(inc, now, runbook, paging) if rose or ended else []
-    remediation.on_alert(inc, alert, runbook, remedy, now)
-    if "personal_data" in alert.custom_properties:
-        reminders.from_alert(inc, alert.custom_properties["personal_data"], alert.fired_at, now)
-    return outbox
-
-
-def _joined(inc: Incident, read: FiredRead, uow: UnitOfWork, job: _Intake) -> IntakeResult:
-    uow.save(inc)
-    alert_index.index_joined(uow, inc, read)
-    uow.commit()
-    alert_index.indexed(job.store, read)
-    return IntakeResult(inc.id, "correlated", inc.severity)
-
-
-def _create(alert: Alert, c: Classification, read: FiredRead, uow: UnitOfWork, job: _Intake,
+def _create(alert: Alert, c: Classification, read: FiredRead, uow: UnitOfWork, job: IntakeJob,
             now: datetime) -> IntakeResult:
     runbook = job.runbook
     if not job.reserved:   # from this worker's block of ids: no shared row in the batch; the batch failed: unused
@@ -194,31 +149,30 @@ def _expected(alert: Alert, read: FiredRead, uow: UnitOfWork, runbook: Runbook, 
         entry = _explaining(inc, alert, runbook.remediation.verify_after) if inc.is_open else None
         if entry is not None:
             inc.expected_effect(alert, entry, now, core_ids)
-            log.info("incident %s: %s is the expected effect of %s", inc.id, alert.alert_id, entry["id"],
+            log.info("incident %s: %s is the expected effect of %s", inc.id, alert.alert_id, entry.id,
                      extra={"incident_id": inc.id})
             return inc
     return None
 
 
-def _explaining(inc: Incident, alert: Alert, verify_after: timedelta) -> dict[str, Any] | None:
+def _explaining(inc: Incident, alert: Alert, verify_after: timedelta) -> Remediation | None:
     """The remediation of `inc` that acted on the alert's resource when the alert fired: executing or
     verifying, or finished at most its verification window before (Resource Health reports late)."""
     for entry in reversed(inc.remediations):
-        execution = entry.get("execution") or {}
-        started = parse_iso(execution.get("started_at"))
-        if started is None or (entry.get("resource_id") or "").lower() not in alert.target_ids \
+        started = entry.execution.started_at if entry.execution else None
+        if started is None or (entry.resource_id or "").lower() not in alert.target_ids \
                 or alert.fired_at < started - CLOCK_SKEW:
             continue
-        if entry["status"] in ("executing", "verifying"):
+        if entry.status in (RemediationStatus.EXECUTING, RemediationStatus.VERIFYING):
             return entry
-        finished = parse_iso(execution.get("finished_at")) or started
-        until = parse_iso((entry.get("verification") or {}).get("until")) or finished + verify_after
-        if entry["status"] in ("succeeded", "failed") and alert.fired_at <= until:
+        finished = (entry.execution.finished_at if entry.execution else None) or started
+        until = entry.verification.until if entry.verification else finished + verify_after
+        if entry.status in (RemediationStatus.SUCCEEDED, RemediationStatus.FAILED) and alert.fired_at <= until:
             return entry
     return None
 
 
-def _recovery(alert: Alert, read: FiredRead, uow: UnitOfWork, job: _Intake, now: datetime) -> IntakeResult:
+def _recovery(alert: Alert, read: FiredRead, uow: UnitOfWork, job: IntakeJob, now: datetime) -> IntakeResult:
     """A recovery notice resolves the open incident of its fingerprint; it never opens one."""
     if read.fingerprint is None:
         return IntakeResult(None, "ignored", None)

@@ -16,7 +16,9 @@ read goes first: every answer comes from the rows read.
 The rows of a change go into the unit of work's batch. A new incident's fingerprint and core-resource
 rows are guarded (`index_created`): inserted when they were absent, replaced under the ETag read when
 they were there. Two alerts racing to open an incident for one resource (a storm) cannot both win:
-the loser's batch fails, and its retry reads the winner's row and joins its incident.
+the loser's batch fails, and its retry reads the winner's row and joins its incident. Several alerts joining
+one incident in one batch (intake's group commit) write their rows together (`index_joined_together`: a
+row they share once); a group that lost a race re-reads only their de-duplication rows (`read_seen`).
 """
 from __future__ import annotations
 
@@ -25,7 +27,7 @@ import weakref
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Sequence
 
 from shared.domain.alerts import Alert
 from shared.domain.incident import Incident
@@ -134,9 +136,10 @@ def _index(read: FiredRead) -> list[Op]:
     return [Op("upsert", fkey, {}), *[Op("upsert", rk, {"last_at": iso(read.now)}) for rk in rkeys]]
 
 
-def _pointing(inc: Incident, read: FiredRead, index: list[Op]) -> list[Op]:
-    """The alert's rows, pointing at `inc` (its severity as of this change)."""
-    return [Op("insert", alert_key(read.alert_id, "F"), {"incident_id": inc.id, "severity": inc.severity}),
+def _pointing(inc: Incident, read: FiredRead, index: list[Op], severity: str | None = None) -> list[Op]:
+    """The alert's rows, pointing at `inc` (its severity as of this change, or `severity`)."""
+    row = {"incident_id": inc.id, "severity": severity or inc.severity}
+    return [Op("insert", alert_key(read.alert_id, "F"), row),
             *[Op(op.kind, op.key, {**op.data, "incident_id": inc.id}, op.etag) for op in index]]
 
 
@@ -145,6 +148,29 @@ def index_joined(uow: UnitOfWork, inc: Incident, read: FiredRead) -> None:
     fingerprint and core resources (now) pointing at `inc`. Call after the domain change (the row keeps
     the incident's severity)."""
     uow.include(_pointing(inc, read, _index(read)))
+
+
+def index_joined_together(uow: UnitOfWork, inc: Incident, joined: Sequence[tuple[FiredRead, str | None]]) -> None:
+    """`index_joined` for several alerts that joined `inc` in one change (intake's group commit), each with
+    the incident's severity as of its own join. A fingerprint or core resource several of them share is
+    written once, with the latest alert's time: a batch may touch a row only once."""
+    rows: dict[str, Op] = {}
+    for read, severity in sorted(joined, key=lambda j: j[0].now):
+        rows.update((op.key, op) for op in _pointing(inc, read, _index(read), severity))
+    uow.include(list(rows.values()))
+
+
+def rows_joined(read: FiredRead) -> int:
+    """How many rows `index_joined` adds for the alert at most (a group keeps its batch under 100 rows)."""
+    return 1 + len(read.guarded)
+
+
+def read_seen(store: RecordStore, alert_ids: Sequence[str]) -> dict[str, Seen]:
+    """The fired alerts among `alert_ids` already indexed (alert id -> its incident and severity), in one
+    parallel point read: a group that lost a race learns which of its alerts another writer took meanwhile.
+    Raises StoreUnavailable."""
+    keys = {alert_key(a, "F"): a for a in alert_ids}
+    return {keys[k]: Seen(r.data["incident_id"], r.data.get("severity")) for k, r in store.get(keys=list(keys)).items()}
 
 
 def index_created(uow: UnitOfWork, inc: Incident, read: FiredRead) -> None:
