@@ -13,6 +13,7 @@ from typing import Any, Mapping
 from shared.domain.classification import IMPACTS
 from shared.domain.comms_policy import CommsPolicy
 from shared.domain.incident import Incident
+from shared.domain.remediation_entry import Remediation
 
 
 @dataclass(frozen=True)
@@ -91,10 +92,10 @@ def service_of(resource_id: str | None, comms: CommsPolicy, core: Mapping[str, s
     return comms.services.get(role, "") if role else ""
 
 
-def remediation_view(entry: Mapping[str, Any], comms: CommsPolicy, core: Mapping[str, str]) -> dict[str, Any]:
+def remediation_view(entry: Remediation, comms: CommsPolicy, core: Mapping[str, str]) -> dict[str, Any]:
     """One remediation as the chat templates see it: its target by public name, never an ARM id."""
-    return {"id": entry.get("id") or "", "playbook": entry.get("playbook") or "", "status": entry.get("status") or "",
-            "target": service_of(entry.get("resource_id"), comms, core), "reason": entry.get("reason") or ""}
+    return {"id": entry.id, "playbook": entry.playbook or "", "status": entry.status.value,
+            "target": service_of(entry.resource_id, comms, core), "reason": entry.reason}
 
 
 def who_is_affected(scope: str, tenants: list[str], truncated: bool = False) -> str:
@@ -111,8 +112,8 @@ def who_is_affected(scope: str, tenants: list[str], truncated: bool = False) -> 
 
 def lead(inc: Incident) -> str:
     """Who acknowledged, else the primary on call who was paged, else "unassigned"."""
-    paged = inc.escalation.get("paged", {}).get("primary", {})
-    person = paged.get("person") if isinstance(paged, dict) else None
+    paged = inc.escalation.paged.get("primary")
+    person = paged.person if paged else None
     return inc.acknowledged_by or (str(person) if person else "") or "unassigned"
 
 
@@ -149,7 +150,7 @@ def context(inc: Incident, comms: CommsPolicy, now: datetime, *, core: Mapping[s
         "lead": lead(inc),
         "update_within": human_duration(cadence) if cadence else "",
         "product": comms.product, "support_email": comms.support_email, "now": iso_utc(now),
-        "remediations": [remediation_view(r, comms, core) for r in inc.remediations if r.get("playbook")],
+        "remediations": [remediation_view(r, comms, core) for r in inc.remediations if r.playbook],
     }
     values.update(extra)
     return values

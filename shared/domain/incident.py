@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Any, Iterable
 from shared.domain.alerts import Alert
 from shared.domain.classification import Classification, severity_rank
 from shared.domain.errors import Conflict
+from shared.domain.escalation_state import EscalationState
+from shared.domain.remediation_entry import Remediation
 from shared.domain.timeutil import iso, parse_iso
 
 if TYPE_CHECKING:
@@ -66,9 +68,9 @@ class Incident:
     tenants_truncated: bool = False  # more tenants were affected than `tenants` keeps
     core_targets: list[str] = field(default_factory=list)
     monitoring_since: datetime | None = None
-    escalation: dict[str, Any] = field(default_factory=dict)
+    escalation: EscalationState = field(default_factory=EscalationState)
     sla: dict[str, Any] = field(default_factory=dict)
-    remediations: list[dict[str, Any]] = field(default_factory=list)
+    remediations: list[Remediation] = field(default_factory=list)
     diagnostics: dict[str, Any] = field(default_factory=dict)
     pir: dict[str, Any] = field(default_factory=dict)
     comms: dict[str, Any] = field(default_factory=dict)  # what was told to whom: chat, ticket, public updates
@@ -146,17 +148,17 @@ class Incident:
             return True
         return rose
 
-    def expected_effect(self, alert: Alert, remediation: dict[str, Any], now: datetime,
+    def expected_effect(self, alert: Alert, remediation: Remediation, now: datetime,
                         core_ids: frozenset[str]) -> None:
         """Add an alert that one of its own remediations explains (Resource Health reporting the restart it
         made): recorded as such, it neither raises the severity nor plans anything; it fires until its
         recovery notice, and the stability window waits for that."""
         self._add_alert(alert, core_ids)
         self.record(now, "alert-expected", "azure-monitor",
-                    f"Expected effect of remediation {remediation['id']} ({remediation['playbook']}, "
-                    f"{remediation['status']}): '{alert.summary or alert.alert_rule or alert.alert_id}'"
+                    f"Expected effect of remediation {remediation.id} ({remediation.playbook}, "
+                    f"{remediation.status.value}): '{alert.summary or alert.alert_rule or alert.alert_id}'"
                     f" (cause {alert.health_cause or 'not given'}); severity unchanged",
-                    alert_id=alert.alert_id, remediation_id=remediation["id"])
+                    alert_id=alert.alert_id, remediation_id=remediation.id)
         if self.phase == "monitoring":
             self.phase, self.monitoring_since = "identified", None
             self.record(now, "phase", AUTOMATION, "The remediation's own effect is reported: monitoring "
@@ -269,6 +271,8 @@ class Incident:
         for k in self._TIMES:
             doc[k] = iso(getattr(self, k))
         doc["classification"] = self.classification.to_doc()
+        doc["remediations"] = [r.to_doc() for r in self.remediations]
+        doc["escalation"] = self.escalation.to_doc()
         return doc
 
     @classmethod
@@ -278,5 +282,7 @@ class Incident:
             doc[k] = parse_iso(doc.get(k))
         doc["classification"] = Classification.from_doc(doc.get("classification"), severity=doc["severity"],
                                                         tenants=doc.get("tenants") or ())
+        doc["remediations"] = [Remediation.from_doc(r) for r in doc.get("remediations") or ()]
+        doc["escalation"] = EscalationState.from_doc(doc.get("escalation"))
         known = set(cls.__dataclass_fields__) - {"new_events"}
         return cls(**{k: v for k, v in doc.items() if k in known})

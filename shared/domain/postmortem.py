@@ -11,6 +11,7 @@ from typing import Any, Mapping, Sequence
 
 from shared.domain.calendar import require_utc
 from shared.domain.incident import Incident
+from shared.domain.remediation_entry import Remediation
 from shared.domain.review import Review
 from shared.domain.timeutil import parse_iso
 
@@ -92,16 +93,17 @@ def _when(value: Any) -> datetime | None:
         return None
 
 
-def _remediation(r: Mapping[str, Any]) -> dict[str, Any]:
-    status = str(r.get("status") or "")
+def _remediation(r: Remediation) -> dict[str, Any]:
+    status = r.status.value
     outcome = _OUTCOMES.get(status, f"in progress ({status})")
-    if status in ("refused", "off", "stood-down") and r.get("reason"):
-        outcome += f": {r['reason']}"
-    return {"playbook": r.get("playbook") or "none", "status": status, "outcome": outcome}
+    if status in ("refused", "off", "stood-down") and r.reason:
+        outcome += f": {r.reason}"
+    return {"playbook": r.playbook or "none", "status": status, "outcome": outcome}
 
 
 def _lead(inc: Incident) -> str:
-    paged = inc.escalation.get("paged", {}).get("primary", {}).get("person") if inc.escalation else None
+    primary = inc.escalation.paged.get("primary")
+    paged = primary.person if primary else None
     return inc.acknowledged_by or paged or "unassigned"
 
 

@@ -217,11 +217,11 @@ def _recipients(inc: Incident, runbook: Runbook, now: datetime) -> list[str]:
     lead = context(inc, runbook.comms, now, core=runbook.core_ids)["lead"]
     people = [lead]
     if inc.severity == "SEV-1":
-        steps = inc.escalation.get("steps") or []
-        roles = [role for s in steps if "status_page" in (s.get("also") or []) for role in s.get("roles") or []]
+        roles = [role for s in inc.escalation.steps if "status_page" in s.also for role in s.roles]
         for role in roles:
-            paged = (inc.escalation.get("paged") or {}).get(role, {}).get("person")
-            person = paged or (runbook.roster.on_call(role, now, []).person if runbook.roster else "")
+            paged = inc.escalation.paged.get(role)
+            person = (paged.person if paged else "") or (
+                runbook.roster.on_call(role, now, []).person if runbook.roster else "")
             if person:
                 people.append(f"{person} ({role.replace('_', ' ')})")
     return list(dict.fromkeys(people))

@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any, Callable, Mapping
 
+from shared.domain import escalation as ladder
 from shared.domain.errors import DependencyFailed
 from shared.domain.events import Event
 from shared.domain.incident import AUTOMATION, Incident
@@ -129,7 +130,7 @@ def record(inc: Incident, resources: CloudResources | None, core: Mapping[str, s
         lines = query_lines + lines
         inc.record(now, "diagnostics", AUTOMATION, "Diagnostics (runbook step 2):\n" + "\n".join(lines))
     inc.diagnostics = {"at": iso(now), **facts}
-    step = inc.escalation.pop("chat_after_diagnostics", None)
+    step = ladder.release_chat(inc)
     if step is None:
         return []
     return communications.initial(inc, now, runbook, lines)

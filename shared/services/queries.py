@@ -28,7 +28,8 @@ def incident_view(inc: Incident, timeline: list[dict[str, Any]] | None = None) -
         "alert_ids": list(inc.alerts), "alert_count": inc.alert_count, "alerts_firing": inc.firing,
         "tenants": inc.tenants, "core_resources": inc.core_targets,
         "monitoring_since": iso(inc.monitoring_since),
-        "escalation": escalation.view(inc), "sla": inc.sla, "remediations": inc.remediations, "pir": inc.pir,
+        "escalation": escalation.view(inc), "sla": inc.sla,
+        "remediations": [r.to_doc() for r in inc.remediations], "pir": inc.pir,
         "silence": inc.silence, "diagnostics": inc.diagnostics, "transient": inc.transient,
         "breach": inc.breach or None, "communications": _comms_view(inc),
     }

@@ -15,7 +15,9 @@ from shared.domain import communication as comm
 from shared.domain.classification import Classification
 from shared.domain.comms_policy import CommsPolicy
 from shared.domain.errors import PolicyError
+from shared.domain.escalation_state import EscalationState, Paged
 from shared.domain.incident import Incident
+from shared.domain.remediation_entry import Remediation
 
 SPECIAL = frozenset({"loop", "super", "self", "varargs", "kwargs", "caller"})  # Jinja2's own names
 
@@ -135,14 +137,14 @@ def samples() -> tuple[dict[str, Any], ...]:
     t0 = datetime(2026, 1, 5, 3, 0, tzinfo=timezone.utc)
     core = {"api": "/subscriptions/0/resourcegroups/rg/providers/microsoft.app/containerapps/ca-sample"}
     comms = CommsPolicy(services={"api": "Sample API"}, customers={"sample": {"name": "Sample Co", "contact": "x@y"}})
-    remediation = {"id": "REM-000000", "playbook": "rollback", "resource_id": core["api"], "status": "succeeded",
-                   "reason": "sample"}
+    remediation = Remediation.from_doc({"id": "REM-000000", "playbook": "rollback", "resource_id": core["api"],
+                                        "status": "succeeded", "reason": "sample"})
     full = Incident(id="INC-20260105-0001", title="Sample", severity="SEV-1", created_at=t0,
                     classification=Classification("SEV-1", "core", "all", "sample", security=True),
                     state="resolved", phase="resolved",
                     acknowledged_at=t0 + timedelta(minutes=4), acknowledged_by="sample",
                     resolved_at=t0 + timedelta(minutes=65), tenants=["sample", "other"], core_targets=[core["api"]],
-                    remediations=[remediation], escalation={"paged": {"primary": {"person": "sample"}}})
+                    remediations=[remediation], escalation=EscalationState(paged={"primary": Paged("sample")}))
     bare = Incident(id="INC-20260105-0002", title="Sample", severity="SEV-4", created_at=t0,
                     classification=Classification("SEV-4", None, None, ""))
     now = t0 + timedelta(minutes=70)

@@ -28,6 +28,7 @@ from shared.config import Settings
 from shared.domain.classification import Classification
 from shared.domain.errors import DependencyFailed, Forbidden, Unauthorized
 from shared.domain.incident import Incident
+from shared.domain.remediation_entry import Remediation
 from shared.domain.timeutil import iso
 from shared.services import commands, oncall, remediation, silences
 from shared.storage.repository import IncidentRepository
@@ -356,11 +357,12 @@ def waiting_remediation(store, clock, requested_by_oid: str | None = None) -> tu
     repo = IncidentRepository(store)
     inc, etag = repo.load(inc_id)
     rid = "REM-4e4e4e"
-    inc.remediations.append({"id": rid, "playbook": "redis-reboot", "resource_id": "/x", "mode": "approval",
-                             "status": "awaiting-approval", "reason": "test", "created_at": iso(clock.now()),
-                             "approval": {"expires_at": iso(clock.now() + timedelta(minutes=30))},
-                             "plan": None, "execution": None, "verification": None,
-                             **({"requested_by_oid": requested_by_oid} if requested_by_oid else {})})
+    inc.remediations.append(Remediation.from_doc({
+        "id": rid, "playbook": "redis-reboot", "resource_id": "/x", "mode": "approval",
+        "status": "awaiting-approval", "reason": "test", "created_at": iso(clock.now()),
+        "approval": {"expires_at": iso(clock.now() + timedelta(minutes=30))},
+        "plan": None, "execution": None, "verification": None,
+        **({"requested_by_oid": requested_by_oid} if requested_by_oid else {})}))
     store.commit(ops=repo.save_ops(inc, etag, schedule_for(inc, RUNBOOK)))
     return inc_id, rid
 
@@ -390,12 +392,13 @@ def test_a_principal_may_not_approve_its_own_request(api, entra, table_store, cl
 def test_the_four_eyes_rule_in_the_use_case():
     inc = Incident(id="INC-1", title="t", severity="SEV-2", created_at=_T0,
                    classification=Classification("SEV-2", None, None, ""))
-    inc.remediations.append({"id": "REM-1", "playbook": "redis-reboot", "status": "awaiting-approval",
-                             "approval": {"expires_at": "2999-01-01T00:00:00Z"}, "requested_by_oid": ALICE})
+    inc.remediations.append(Remediation.from_doc({"id": "REM-1", "playbook": "redis-reboot",
+                                                  "status": "awaiting-approval", "requested_by_oid": ALICE,
+                                                  "approval": {"expires_at": "2999-01-01T00:00:00Z"}}))
     with pytest.raises(Forbidden):
         remediation.decide(inc, "REM-1", {}, f"Alice (oid {ALICE})", _T0)
     remediation.decide(inc, "REM-1", {"decision": "reject"}, f"Alice (oid {ALICE})", _T0)   # she may reject it
-    assert inc.remediations[0]["approval"]["by_oid"] == ALICE
+    assert inc.remediations[0].approval.by_oid == ALICE
 
 
 # ---- the secure webhook -----------------------------------------------------------------------------

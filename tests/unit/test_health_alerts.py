@@ -17,6 +17,7 @@ import pytest
 from shared import bootstrap
 from shared.domain.alerts import parse_alert
 from shared.domain.classification import classify
+from shared.domain.remediation_entry import Remediation
 from shared.domain.timeutil import iso
 from shared.services.intake import ingest_alert
 from shared.services.queries import get_incident
@@ -149,10 +150,11 @@ def remediating(store, incident_id: str, *, status: str, started: datetime, reso
         execution.update(finished_at=iso(finished), status="Succeeded", request_id="req-1", detail={})
         verification = {"until": iso(finished + timedelta(minutes=verify_minutes)), "next_at": iso(finished),
                         "checks": 0}
-    inc.remediations.append({"id": "REM-abc123", "playbook": "postgres-failover", "resource_id": resource.lower(),
-                             "mode": "approval", "status": status, "reason": "test", "alert_id": "m1",
-                             "alert_fired_at": iso(started), "created_at": iso(started), "plan": None,
-                             "approval": None, "execution": execution, "verification": verification})
+    inc.remediations.append(Remediation.from_doc({
+        "id": "REM-abc123", "playbook": "postgres-failover", "resource_id": resource.lower(), "mode": "approval",
+        "status": status, "reason": "test", "alert_id": "m1", "alert_fired_at": iso(started),
+        "created_at": iso(started), "plan": None, "approval": None, "execution": execution,
+        "verification": verification}))
     store.commit(ops=repo.save_ops(inc, etag, schedule_for(inc, RUNBOOK)))
     return "REM-abc123"
 

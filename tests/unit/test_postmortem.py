@@ -9,9 +9,11 @@ from pathlib import Path
 import pytest
 
 from shared.domain.classification import declared
+from shared.domain.escalation_state import EscalationState
 from shared.domain.incident import AUTOMATION, Incident
 from shared.domain.policy import Runbook
 from shared.domain.postmortem import draft, duration_text, to_markdown
+from shared.domain.remediation_entry import Remediation
 from shared.domain.review import Review
 from shared.domain.timeutil import iso
 
@@ -37,7 +39,7 @@ def scripted() -> tuple[Incident, list[dict]]:
                            now=t(29, 23, 40))
     inc.core_targets.append(API)
     inc.record(t(29, 23, 40), "escalation", AUTOMATION, "SEV-2 ladder: page primary now; chat at 5 min")
-    inc.escalation["paged"] = {"primary": {"person": "bob", "at": iso(t(29, 23, 41))}}
+    inc.escalation = inc.escalation.paging("primary", "bob", t(29, 23, 41))
     inc.record(t(29, 23, 41), "page", AUTOMATION, "Paging primary (bob) via PagerDuty: page primary now")
     inc.record(t(29, 23, 43), "diagnostics", AUTOMATION,
                "Diagnostics (runbook step 2):\n  app-checkout-api: Running, 5xx 38%\n  postgres: disk 100% used")
@@ -49,8 +51,8 @@ def scripted() -> tuple[Incident, list[dict]]:
     inc.record(t(29, 23, 58), "diagnostics", AUTOMATION, "Diagnostics again: unchanged")
     inc.note("Disk on the database server is full; clearing old WAL files", "bob", t(30, 0, 5))
     inc.set_severity("SEV-1", "every tenant fails at checkout now", "bob", t(30, 0, 10))
-    inc.remediations.append({"id": "REM-1a2b3c", "playbook": "restart-app", "status": "succeeded",
-                             "resource_id": API, "reason": "5xx on a core web app"})
+    inc.remediations.append(Remediation.from_doc({"id": "REM-1a2b3c", "playbook": "restart-app", "status": "succeeded",
+                                                  "resource_id": API, "reason": "5xx on a core web app"}))
     inc.record(t(30, 0, 12), "remediation", AUTOMATION,
                "Remediation REM-1a2b3c: playbook restart-app selected (5xx on a core web app)")
     inc.record(t(30, 0, 20), "remediation", AUTOMATION, "Verification of REM-1a2b3c (restart-app), check 1:\n"
@@ -133,7 +135,7 @@ def test_the_lead_falls_back_to_the_paged_primary():
     inc, timeline = scripted()
     inc.acknowledged_by = ""
     assert draft(inc, timeline, None, now=t(30, 1, 0))["lead"] == "bob"
-    inc.escalation = {}
+    inc.escalation = EscalationState()
     assert draft(inc, timeline, None, now=t(30, 1, 0))["lead"] == "unassigned"
 
 

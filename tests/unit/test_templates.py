@@ -19,8 +19,10 @@ from shared.domain import communication as comm
 from shared.domain.classification import Classification
 from shared.domain.comms_policy import CommsPolicy
 from shared.domain.errors import NotFound, PolicyError
+from shared.domain.escalation_state import EscalationState, Paged
 from shared.domain.incident import Incident
 from shared.domain.policy import Runbook
+from shared.domain.remediation_entry import Remediation
 from shared.services.rendering import render
 from shared.templates import FILTERS, REQUIRED, SHIPPED, Templates, shipped
 from tests.payloads import API_ID, CORE
@@ -42,8 +44,8 @@ def incident(*, resolved: bool) -> Incident:
     inc = Incident(id="INC-20261130-0007", title="api-5xx: API returning 5xx errors", severity="SEV-1", created_at=T0,
                    classification=Classification("SEV-1", "core", "some", REASON),
                    tenants=["contoso", "fabrikam", "northwind"], core_targets=[CORE["api"], CORE["postgres"]],
-                   escalation={"paged": {"primary": {"person": "bob", "at": "2026-11-30T03:12:00Z"}}},
-                   remediations=[dict(ROLLBACK)])
+                   escalation=EscalationState(paged={"primary": Paged("bob", datetime(2026, 11, 30, 3, 12, tzinfo=timezone.utc))}),
+                   remediations=[Remediation.from_doc(ROLLBACK)])
     inc.acknowledge("alice", T0 + timedelta(minutes=4))
     inc.phase = "identified"
     if resolved:
@@ -66,7 +68,7 @@ CASES = {  # template -> (resolved?, extras)
     "update-severity": (False, {"old_severity": "SEV-2", "new_severity": "SEV-1", "reason": "every tenant affected",
                                 "actor": "alice"}),
     "update-phase": (False, {"message": "Status identified: bad deployment", "actor": "alice"}),
-    "update-remediation": (False, {"remediation": comm.remediation_view(ROLLBACK, COMMS, CORE)}),
+    "update-remediation": (False, {"remediation": comm.remediation_view(Remediation.from_doc(ROLLBACK), COMMS, CORE)}),
     "update-resolved": (True, {"message": "Resolved by alice: rolled back to v6", "actor": "alice"}),
     "update-due": (False, {"due_at": "2026-11-30T03:45:00.000000Z", "recipients": ["alice", "peggy (cto)"]}),
     "update-overdue": (False, {"due_at": "2026-11-30T03:45:00.000000Z", "recipients": ["alice", "peggy (cto)"]}),
@@ -274,7 +276,7 @@ def test_who_is_affected_lead_and_services_fall_back():
     assert (ctx["lead"], ctx["affected_services"], ctx["update_within"], ctx["problem"]) == (
         "unassigned", ["ProcGenie"], "1 hour", "degraded performance")
     assert ctx["customer"] == {"name": "Customer", "contact": ""} and ctx["who_is_affected"] == "All users"
-    bare.escalation = {"paged": {"primary": {"person": "bob"}}}
+    bare.escalation = EscalationState(paged={"primary": Paged("bob")})
     bare.core_targets = ["/subscriptions/x/other"]  # not a core resource: no public name, the product instead
     ctx = comm.context(bare, CommsPolicy(services={"api": "API"}), T0, core=CORE)
     assert (ctx["lead"], ctx["affected_services"]) == ("bob", ["ProcGenie"])
