@@ -15,6 +15,7 @@ from shared.domain.classification import Classification, severity_rank
 from shared.domain.errors import Conflict
 from shared.domain.escalation_state import EscalationState
 from shared.domain.remediation_entry import Remediation
+from shared.domain.review import Review
 from shared.domain.timeutil import iso, parse_iso
 
 if TYPE_CHECKING:
@@ -72,7 +73,7 @@ class Incident:
     sla: dict[str, Any] = field(default_factory=dict)
     remediations: list[Remediation] = field(default_factory=list)
     diagnostics: dict[str, Any] = field(default_factory=dict)
-    pir: dict[str, Any] = field(default_factory=dict)
+    pir: Review | None = None          # the post-incident review, from resolution on
     comms: dict[str, Any] = field(default_factory=dict)  # what was told to whom: chat, ticket, public updates
     breach: dict[str, Any] = field(default_factory=dict)  # GDPR Article 33 clock (shared/domain/breach.py)
     transient: bool = False  # resolved within the noise-control pause: no ticket, no chat, counted apart
@@ -225,13 +226,13 @@ class Incident:
     def _start_review(self, now: datetime, runbook: "Runbook") -> None:
         """The runbook's review clock (section 6): the meeting's and the report's deadlines from the
         resolution (shared/domain/review.py), or not required."""
-        from shared.domain.review import Review   # review.py reads incidents: imported when used
         review = Review.start(self.severity, now, sla=runbook.sla, calendar=runbook.calendar)
-        self.pir = review.to_dict()
+        self.pir = review
         if review.required:
-            self.record(now, "review", AUTOMATION, f"Post-incident review meeting due by {self.pir['due_at']}, "
-                        f"the written report by {self.pir['report_due_at']} (5 business days after the "
-                        "meeting)", due_at=self.pir["due_at"])
+            stored = review.to_dict()
+            self.record(now, "review", AUTOMATION, f"Post-incident review meeting due by {stored['due_at']}, "
+                        f"the written report by {stored['report_due_at']} (5 business days after the "
+                        "meeting)", due_at=stored["due_at"])
 
     def set_severity(self, severity: str, reason: str, actor: str, now: datetime) -> bool:
         if self.state == "resolved":
@@ -273,6 +274,7 @@ class Incident:
         doc["classification"] = self.classification.to_doc()
         doc["remediations"] = [r.to_doc() for r in self.remediations]
         doc["escalation"] = self.escalation.to_doc()
+        doc["pir"] = self.pir.to_dict() if self.pir is not None else {}
         return doc
 
     @classmethod
@@ -284,5 +286,6 @@ class Incident:
                                                         tenants=doc.get("tenants") or ())
         doc["remediations"] = [Remediation.from_doc(r) for r in doc.get("remediations") or ()]
         doc["escalation"] = EscalationState.from_doc(doc.get("escalation"))
+        doc["pir"] = Review.from_dict(doc["pir"]) if doc.get("pir") else None
         known = set(cls.__dataclass_fields__) - {"new_events"}
         return cls(**{k: v for k, v in doc.items() if k in known})

@@ -1,11 +1,11 @@
 """The post-incident review (runbook section 6): its deadlines, its status machine, its action items.
 
-A Review is a value kept in `Incident.pir` as a JSON-able dict. A change returns the new Review and the
+A Review is a value kept in `Incident.pir` (stored by `to_dict`, read back by `from_dict`). A change returns the new Review and the
 timeline events it should record, as (kind, text) pairs; a change that raises returns nothing, so a body
 is applied whole or not at all:
 
     review, events = Review.from_incident(inc, runbook).record(body, now=now, calendar=runbook.calendar)
-    inc.pir = review.to_dict()
+    inc.pir = review
     for kind, text in events:
         inc.record(now, kind, actor, text)
 """
@@ -96,9 +96,9 @@ class Review:
         Conflict while the incident is open: the review clock starts at resolution."""
         if inc.resolved_at is None:
             raise Conflict(f"incident {inc.id} is not resolved: its review starts at resolution")
-        if not inc.pir:
+        if inc.pir is None:
             return cls.start(inc.severity, inc.resolved_at, sla=runbook.sla, calendar=runbook.calendar)
-        r = cls.from_dict(inc.pir)
+        r = inc.pir
         if r.report_due_at is None and r.due_at is not None:
             r = replace(r, report_due_at=REPORT_AFTER_MEETING.due(r.due_at, runbook.calendar))
         return r if r.resolved_at else replace(r, resolved_at=_second(inc.resolved_at))

@@ -39,7 +39,7 @@ def record_review(incident_id: str, body: dict[str, Any], actor: str, *, store: 
         now = clock.now()
         before = Review.from_incident(inc, runbook)
         review, events = before.record(fields, now=now, calendar=runbook.calendar)
-        inc.pir = review.to_dict()
+        inc.pir = review
         for kind, text in events:
             inc.record(now, kind, actor, text)
         return item_messages(inc, before, review, now)

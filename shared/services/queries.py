@@ -29,7 +29,7 @@ def incident_view(inc: Incident, timeline: list[dict[str, Any]] | None = None) -
         "tenants": inc.tenants, "core_resources": inc.core_targets,
         "monitoring_since": iso(inc.monitoring_since),
         "escalation": escalation.view(inc), "sla": inc.sla,
-        "remediations": [r.to_doc() for r in inc.remediations], "pir": inc.pir,
+        "remediations": [r.to_doc() for r in inc.remediations], "pir": inc.pir.to_dict() if inc.pir is not None else {},
         "silence": inc.silence, "diagnostics": inc.diagnostics, "transient": inc.transient,
         "breach": inc.breach or None, "communications": _comms_view(inc),
     }

@@ -119,12 +119,12 @@ def from_alert(inc: Incident, personal_data: Any, aware_at: datetime, now: datet
 
 def review_indexed(inc: Incident) -> ReviewIndexed | None:
     """The incident's row in the review index, when its review changed since it was last written."""
-    if not inc.pir.get("required"):
+    if inc.pir is None or not inc.pir.required:
         return None
+    pir = inc.pir.to_dict()   # the stored spelling of its times and items
     row = {"incident_id": inc.id, "title": inc.title[:300], "severity": inc.severity,
-           "status": str(inc.pir.get("status")), "due_at": inc.pir.get("due_at") or "",
-           "report_due_at": inc.pir.get("report_due_at") or "",
-           "items": json.dumps([i for i in inc.pir.get("action_items") or [] if i.get("status") == "open"])[:30000]}
+           "status": inc.pir.status, "due_at": pir["due_at"] or "", "report_due_at": pir["report_due_at"] or "",
+           "items": json.dumps([i for i in pir["action_items"] if i.get("status") == "open"])[:30000]}
     digest = hashlib.sha256(json.dumps(row, sort_keys=True).encode()).hexdigest()[:16]
     if inc.metrics.get("review") == digest:
         return None

@@ -26,7 +26,6 @@ from shared.domain.classification import SEVERITIES
 from shared.domain.errors import InvalidInput
 from shared.domain.incident import Incident
 from shared.domain.metrics import AggregateTooLarge, Entry, IncidentFacts, MonthAggregate, apply, summarise
-from shared.domain.review import Review
 from shared.domain.timeutil import instant
 from shared.ports import Op, Record, RecordStore
 
@@ -66,12 +65,8 @@ def facts_of(inc: Incident, now: datetime) -> IncidentFacts:
 
 
 def _review(inc: Incident, now: datetime) -> tuple[bool, int]:
-    if not inc.pir:
-        return False, 0
-    try:
-        review = Review.from_dict(inc.pir)
-    except (ValueError, TypeError, AttributeError) as e:  # a stored review we cannot read counts as none
-        log.warning("review of %s unreadable for metrics: %s", inc.id, type(e).__name__, extra={"incident_id": inc.id})
+    review = inc.pir
+    if review is None:
         return False, 0
     overdue = review.required and "meeting" in review.overdue(now)
     return overdue, sum(item.status == "open" for item in review.items)

@@ -10,7 +10,7 @@ import random
 import threading
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -22,6 +22,7 @@ from shared.config import Settings
 from shared.domain.classification import SEVERITIES, Classification
 from shared.domain.errors import ConcurrencyConflict
 from shared.domain.incident import Incident
+from shared.domain.review import Review
 from shared.domain.timeutil import iso
 from shared.ports import Op, Page
 from shared.storage import metrics_store
@@ -120,7 +121,8 @@ def history(n: int, seed: int, *, end: datetime = NOW, days: int = 730) -> list[
                        "action_items": [{"id": f"A{i + 1}", "text": "fix", "owner": "ana",
                                          "status": rnd.choice(("open", "open", "done", "wont_fix"))}
                                         for i in range(rnd.randint(0, 4))]}
-            story.writes.append((res, {"resolved_at": res, "state": "resolved", "sla": dict(sla), "pir": pir,
+            story.writes.append((res, {"resolved_at": res, "state": "resolved", "sla": dict(sla),
+                                       "pir": Review.from_dict(pir),
                                        **({"acknowledged_at": ack} if acked else {})}))
             if pir["required"] and rnd.random() < 0.5 and due + timedelta(days=1) < end:
                 story.writes.append((due + timedelta(days=1), {}))   # a later write: a reminder, a note
@@ -177,9 +179,9 @@ def brute_force(stories: list[Story], since: datetime, until: datetime) -> dict[
     for sev in SEVERITIES:
         picked = [s for s in stories if s.inc.severity == sev and since <= s.inc.created_at < until]
         kept = [s.inc for s in picked if not s.inc.transient]
-        overdue = [s for s in picked if not s.inc.transient and s.inc.pir.get("required")
-                   and s.inc.pir["status"] in ("pending", "scheduled")
-                   and datetime.fromisoformat(s.inc.pir["due_at"]) < s.last_write]
+        overdue = [s for s in picked if not s.inc.transient and s.inc.pir is not None and s.inc.pir.required
+                   and s.inc.pir.status in ("pending", "scheduled")
+                   and s.inc.pir.due_at is not None and s.inc.pir.due_at < s.last_write]
         mtta = [max(0, int((i.acknowledged_at - i.created_at).total_seconds())) for i in kept if i.acknowledged_at]
         mttr = [max(0, int((i.resolved_at - i.created_at).total_seconds())) for i in kept if i.resolved_at]
         out[sev] = {
@@ -187,7 +189,7 @@ def brute_force(stories: list[Story], since: datetime, until: datetime) -> dict[
             "resolved": len(mttr), "response_breaches": sum(bool(i.sla.get("response_breached")) for i in kept),
             "resolution_breaches": sum(bool(i.sla.get("resolution_breached")) for i in kept),
             "reviews_overdue": len(overdue),
-            "open_action_items": sum(a["status"] == "open" for i in kept for a in i.pir.get("action_items", ())),
+            "open_action_items": sum(a.status == "open" for i in kept for a in (i.pir.items if i.pir else ())),
             "mtta_p50_s": percentile(mtta, 50), "mtta_p90_s": percentile(mtta, 90),
             "mttr_p50_s": percentile(mttr, 50), "mttr_p90_s": percentile(mttr, 90)}
     return out
@@ -299,18 +301,18 @@ def test_facts_of_reads_sla_flags_the_review_deadline_and_open_items():
     inc = _incident("INC-20261104-0001", "SEV-1")
     inc.resolved_at, inc.transient = inc.created_at + timedelta(hours=2), False
     inc.sla = {"response_breached": True, "resolution_breached": False}
-    inc.pir = {"required": True, "due_at": "2026-11-06T10:00:00Z", "status": "scheduled",
-               "action_items": [{"id": "A1", "text": "x", "owner": "o", "status": "open"},
-                                {"id": "A2", "text": "y", "owner": "o", "status": "done"},
-                                {"id": "A3", "text": "z", "owner": "o", "status": "open"}]}
+    inc.pir = Review.from_dict({"required": True, "due_at": "2026-11-06T10:00:00Z", "status": "scheduled",
+                                "action_items": [{"id": "A1", "text": "x", "owner": "o", "status": "open"},
+                                                 {"id": "A2", "text": "y", "owner": "o", "status": "done"},
+                                                 {"id": "A3", "text": "z", "owner": "o", "status": "open"}]})
     at_due = datetime(2026, 11, 6, 10, tzinfo=UTC)
     f = facts_of(inc, at_due)
     assert (f.response_breached, f.resolution_breached, f.review_overdue, f.open_action_items) == (True, False,
                                                                                                    False, 2)
     assert facts_of(inc, at_due + timedelta(seconds=1)).review_overdue
-    inc.pir = {**inc.pir, "status": "held"}
+    inc.pir = replace(inc.pir, status="held")
     assert not facts_of(inc, at_due + timedelta(days=1)).review_overdue
-    inc.pir = {**inc.pir, "status": "pending", "required": False}
+    inc.pir = replace(inc.pir, status="pending", required=False)
     assert not facts_of(inc, at_due + timedelta(days=1)).review_overdue
 
 

@@ -243,11 +243,24 @@ def test_the_first_stored_shape_still_reads():
     with pytest.raises(Conflict, match="INC-1 is not resolved"):
         Review.from_incident(inc, RUNBOOK)
     inc.resolve("ana", utc(2026, 6, 8, 10), runbook=RUNBOOK)
-    assert {"required", "due_at", "status"} <= set(inc.pir)   # resolve writes the whole review
-    inc.pir = {k: inc.pir[k] for k in ("required", "due_at", "status")}   # as incidents resolved before it did
+    doc = inc.to_doc()
+    assert {"required", "due_at", "status", "report_due_at", "action_items"} <= set(doc["pir"])   # the whole review
+    doc["pir"] = {k: doc["pir"][k] for k in ("required", "due_at", "status")}   # as incidents resolved before it did
+    inc = Incident.from_doc(doc)
     r = Review.from_incident(inc, RUNBOOK)
     assert (r.status, r.due_at, r.resolved_at) == ("pending", utc(2026, 6, 10, 10), utc(2026, 6, 8, 10))
     assert r.report_due_at == local(2026, 6, 17, 17, 0) and r.report_due_provisional
+
+
+def test_the_review_is_typed_on_the_incident_and_its_stored_form_round_trips():
+    inc = Incident.declare("INC-2", title="Checkout down", actor="ana", now=utc(2026, 6, 8, 9),
+                           c=declared(actor="ana", severity="SEV-1", impact=None, scope=None))
+    assert inc.pir is None and inc.to_doc()["pir"] == {}
+    inc.resolve("ana", utc(2026, 6, 8, 10), runbook=RUNBOOK)
+    assert isinstance(inc.pir, Review) and inc.pir.due_at == utc(2026, 6, 10, 10)
+    stored = inc.to_doc()
+    again = Incident.from_doc(stored)
+    assert again.pir == inc.pir and again.to_doc()["pir"] == stored["pir"]
 
 
 # -- validation -----------------------------------------------------------------------------------
