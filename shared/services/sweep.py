@@ -30,7 +30,7 @@ from shared.ports import Clock, RecordStore
 from shared.services import communications, diagnostics, escalation, remediation, remediation_run, reminders
 from shared.services.escalation import Paging
 from shared.services.remediation import Remedy
-from shared.services.schedule import STABILITY, derive, schedule_for
+from shared.services.schedule import STABILITY, derive
 from shared.storage import due_index, remediation_ledger
 from shared.storage.due_index import DueRow, SweepRun
 from shared.storage.repository import IncidentRepository, lane_of
@@ -164,7 +164,7 @@ def _apply(store: RecordStore, uow: UnitOfWork, row: DueRow, now: datetime, runb
         inc.record(now, "recovered", AUTOMATION, f"The sweep applied this incident's {row.lane} work again after "
                    f"{row.failures} failed attempts")
     uow.add(*caused)
-    due_index.settle(uow, row, schedule_for(inc, runbook))   # the schedule this save derives
+    due_index.settle(uow, row)   # by the schedule this save derives
     uow.save(inc)
     run = health() if health is not None else None
     if run is not None:

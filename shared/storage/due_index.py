@@ -100,14 +100,17 @@ def next_due(schedule: Mapping[str, datetime], lane: str) -> str | None:
 
 # ---- writing ------------------------------------------------------------------------------------------
 
-def settle(uow: UnitOfWork, row: DueRow, schedule: Mapping[str, datetime]) -> None:
-    """In the batch applying the row's work: drop the row when the incident's new schedule moved its lane
+def settle(uow: UnitOfWork, row: DueRow) -> None:
+    """In the batch applying the row's work: drop the row when the schedule the save derives moved its lane
     on (the save writes the new row), else clear its failure record. Under the ETag read: a row another
     sweep moved meanwhile makes the batch conflict."""
-    if next_due(schedule, row.lane) != row.due_at:
-        uow.include([Op("delete", row.key, etag=row.etag)])
-    elif row.failures:
-        uow.include([Op("replace", row.key, {"incident_id": row.incident_id, "lane": row.lane}, row.etag)])
+    def rows(schedule: Mapping[str, datetime] | None) -> list[Op]:
+        if schedule is not None and next_due(schedule, row.lane) != row.due_at:
+            return [Op("delete", row.key, etag=row.etag)]
+        if row.failures:
+            return [Op("replace", row.key, {"incident_id": row.incident_id, "lane": row.lane}, row.etag)]
+        return []
+    uow.when_scheduled(row.incident_id, rows)
 
 
 def drop(store: RecordStore, row: DueRow) -> bool:

@@ -58,6 +58,7 @@ class UnitOfWork:
         self._events: list[Event] = []
         self._rows: list[Op] = []                    # rows the storage modules add (indexes, guards)
         self._read: dict[str, Record | None] = {}    # rows already read in this unit: not read again at commit
+        self._scheduled: dict[str, list[Callable[[Mapping[str, datetime] | None], list[Op]]]] = {}
         self.committed = False
 
     # -- incidents -----------------------------------------------------------------------------------
@@ -94,6 +95,11 @@ class UnitOfWork:
         """Rows a storage module adds to this unit's batch (storage only: services add events)."""
         self._rows.extend(ops)
 
+    def when_scheduled(self, incident_id: str, rows: Callable[[Mapping[str, datetime] | None], list[Op]]) -> None:
+        """Rows that depend on the schedule commit derives for the saved incident (storage only: the due row
+        a sweep applied is dropped or kept by the same schedule the save writes)."""
+        self._scheduled.setdefault(incident_id, []).append(rows)
+
     def remember(self, rows: Mapping[str, Record | None]) -> None:
         """Rows read in this unit (present or absent): commit does not read them again."""
         self._read.update(rows)
@@ -111,6 +117,8 @@ class UnitOfWork:
             counted = metrics_store.ops(self._store, inc, at, self._read)   # before the save: it marks what is counted
             ops += self.incidents.save_ops(inc, self._etags[inc.id], schedule)
             ops += [row_of(e) for e in raised] + counted
+            for rows in self._scheduled.get(inc.id, ()):
+                ops += rows(schedule)
         return ops + [row_of(e) for e in self._events] + self._rows
 
     def commit(self) -> dict[str, str]:
@@ -121,6 +129,7 @@ class UnitOfWork:
         self._saved.clear()
         self._events.clear()
         self._rows.clear()
+        self._scheduled.clear()
         self.committed = True
         return etags
 
