@@ -75,11 +75,6 @@ def ladder_for(ladders: Mapping[str, tuple[Step, ...]], severity: str, security:
     return steps
 
 
-def pending(escalation: EscalationState, state: str) -> list[Step]:
-    """Steps of the incident's snapshot not done, not stopped by its state, in due order."""
-    return escalation.pending(state)
-
-
 def due_at(step: Step, opened_at: datetime, hold_until: datetime | None = None,
            advanced: Mapping[str, datetime] | None = None) -> datetime:
     """When a step falls due: its offset from the start. While a silence holds the incident, the

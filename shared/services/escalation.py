@@ -15,7 +15,7 @@ from typing import Callable
 
 from shared.domain import escalation as ladder
 from shared.domain.escalation import (SLA, STEP, PageRequested, Step, advance_now, end_pause,  # noqa: F401
-                                      hold_until, ladder_for, pause_until, pending, schedule, step_due_at)
+                                      ladder_for, pause_until, schedule, step_due_at)
 from shared.domain.incident import AUTOMATION, Incident
 from shared.domain.policy import Runbook
 from shared.domain.roster import Override
