@@ -31,7 +31,9 @@ from typing import Callable, Generic, Sequence, TypeVar, Union
 T = TypeVar("T")
 R = TypeVar("R")
 CAP = 20          # items per group (intake: 20 joins stay well under the batch limit of 100 rows)
-WAIT_S = 30.0     # a follower's longest wait for its group, before it does its work on its own
+# a follower's longest wait for its group before it does its work on its own: well inside the 10 seconds an
+# action group waits for the webhook's answer before it calls again (Learn, "Action groups", webhook retry rules)
+WAIT_S = 5.0
 
 
 class Later:
